@@ -1,0 +1,63 @@
+"""Shared fixtures: render the template with given answers, find the shared material.
+
+Rendering goes through copier's Python API (what the CLI calls) against the working tree,
+with tasks skipped unless a test asks for them, so each render costs well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from copier import run_copy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+Render = Callable[..., Path]
+
+
+def render_project(
+    destination: Path, answers: dict[str, Any] | None = None, *, tasks: bool = False
+) -> Path:
+    """Copy the template into `destination` with `answers` on top of the defaults."""
+    run_copy(
+        str(REPO_ROOT),
+        str(destination),
+        data=answers or {},
+        defaults=True,
+        unsafe=True,
+        skip_tasks=not tasks,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    return destination
+
+
+@pytest.fixture
+def render(tmp_path: Path) -> Render:
+    """Render into a fresh folder under tmp_path: `render({"task_type": "nlp"})`."""
+    counter = iter(range(1000))
+
+    def _render(answers: dict[str, Any] | None = None, *, tasks: bool = False) -> Path:
+        return render_project(tmp_path / f"project{next(counter)}", answers, tasks=tasks)
+
+    return _render
+
+
+def shared_file(relative: str, env_var: str) -> Path:
+    """A file from ../shared, or from the path in `env_var`; fail loudly when neither exists.
+
+    Tests never skip because reference material is missing: a validator that silently
+    does not run is a check that passes on broken output.
+    """
+    candidates = [SHARED / relative]
+    if os.environ.get(env_var):
+        candidates.insert(0, Path(os.environ[env_var]))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    pytest.fail(f"{relative} not found: set {env_var} to its path (looked at {candidates})")
