@@ -131,9 +131,9 @@ class Facts:
     def compat_floor(self, cuda: str) -> str:
         """Minor-version-compatibility floor: the oldest driver that can run this CUDA."""
         text = self.data["cuda_minor_version_compatibility"][f"{cuda.split('.')[0]}.x"]
-        found = re.search(
-            r"\((\d+(?:\.\d+)+)\)", text["min_linux_driver"]
-        ) or re.search(r"(\d+)", text["min_linux_driver"])
+        found = re.search(r"\((\d+(?:\.\d+)+)\)", text["min_linux_driver"]) or re.search(
+            r"(\d+)", text["min_linux_driver"]
+        )
         return found.group(1)
 
     def tags_seen(self) -> dict[str, list[str]]:
@@ -158,9 +158,7 @@ def build_generations(facts: Facts) -> dict[str, Any]:
         ]
         result[gen.key] = {
             "label": gen.label,
-            "compute_capabilities": [
-                cc for e in entries for cc in e["compute_capability"]
-            ],
+            "compute_capabilities": [cc for e in entries for cc in e["compute_capability"]],
             "sms": ", ".join(f"sm_{cc.replace('.', '')}" for cc in gen.required),
             "required_sass": list(gen.required),
             "examples": [ex for e in entries for ex in e["examples"]],
@@ -187,9 +185,7 @@ def pytorch_stacks(facts: Facts) -> dict[str, dict[str, Any]]:
                 patch = next(
                     (
                         p
-                        for p in sorted(
-                            release["patches"], key=version_tuple, reverse=True
-                        )
+                        for p in sorted(release["patches"], key=version_tuple, reverse=True)
                         if suffix in (tags_seen.get(p) or [])
                     ),
                     None,
@@ -240,9 +236,7 @@ def ngc_stacks(facts: Facts) -> dict[str, dict[str, Any]]:
         torch = first_token(release["torch"])
         min_cc = re.match(r"(\d+\.\d+)\+", release["archs"]).group(1)
         # Multi-arch manifests are documented for recent tags; 24.x is kept amd64-only.
-        platforms = (
-            list(PLATFORMS) if version_tuple(tag) >= (25, 1) else ["linux/amd64"]
-        )
+        platforms = list(PLATFORMS) if version_tuple(tag) >= (25, 1) else ["linux/amd64"]
         stacks[f"ngc-{tag.split('-')[0]}"] = {
             "family": "ngc",
             "image": f"nvcr.io/nvidia/pytorch:{tag}",
@@ -268,9 +262,7 @@ def ngc_stacks(facts: Facts) -> dict[str, dict[str, Any]]:
 def stack_order(stack: dict[str, Any]) -> tuple:
     """Sort key: newest torch line, then stable before experimental, then newest CUDA,
     then the newest release (torch patch, or NGC's YY.MM tag)."""
-    release = (
-        stack["torch"] if stack["family"] == "pytorch" else stack["image"].split(":")[1]
-    )
+    release = stack["torch"] if stack["family"] == "pytorch" else stack["image"].split(":")[1]
     return (
         version_tuple(stack["torch_line"]),
         -STATUS_RANK.get(stack["cuda_status"], 0),
@@ -330,9 +322,9 @@ def build(facts_data: dict[str, Any]) -> dict[str, Any]:
                         ),
                         found,
                     )
-                    candidates.setdefault(family, {}).setdefault(
-                        platform, {}
-                    ).setdefault(gen.key, {})[flavor] = found
+                    candidates.setdefault(family, {}).setdefault(platform, {}).setdefault(
+                        gen.key, {}
+                    )[flavor] = found
                     for sid in found["stacks"].values():
                         arch_list = stacks[sid]["arch_list"]
                         generations[gen.key]["extension_arch_lists"][arch_list] = (
@@ -348,9 +340,7 @@ def build(facts_data: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "generated_from": f"facts/gpu-cuda-matrix.yaml ({facts_data['generated']})",
-        "torch_lines": sorted(
-            facts_data["pytorch_releases"], key=version_tuple, reverse=True
-        ),
+        "torch_lines": sorted(facts_data["pytorch_releases"], key=version_tuple, reverse=True),
         "generations": generations,
         "families": {
             "pytorch": {
@@ -368,9 +358,7 @@ def build(facts_data: dict[str, Any]) -> dict[str, Any]:
         },
         "stacks": {
             sid: stacks[sid]
-            for sid in sorted(
-                stacks, key=lambda s: stack_order(stacks[s]), reverse=True
-            )
+            for sid in sorted(stacks, key=lambda s: stack_order(stacks[s]), reverse=True)
             if sid in used
         },
         "candidates": candidates,

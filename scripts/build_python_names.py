@@ -25,9 +25,29 @@ NEWER_STDLIB = ("annotationlib", "compression")
 
 # Packages a generated project imports or its tooling runs as modules.
 THIRD_PARTY = (
-    "cv2", "datasets", "ipykernel", "jupyter", "numpy", "nvidia", "pil", "pip", "pytest",
-    "ruff", "setuptools", "soundfile", "tensorboard", "tokenizers", "torch", "torchaudio",
-    "torchcodec", "torchvision", "tqdm", "transformers", "triton", "wheel", "yaml",
+    "cv2",
+    "datasets",
+    "ipykernel",
+    "jupyter",
+    "numpy",
+    "nvidia",
+    "pil",
+    "pip",
+    "pytest",
+    "ruff",
+    "setuptools",
+    "soundfile",
+    "tensorboard",
+    "tokenizers",
+    "torch",
+    "torchaudio",
+    "torchcodec",
+    "torchvision",
+    "tqdm",
+    "transformers",
+    "triton",
+    "wheel",
+    "yaml",
 )
 # Names pytest and Python packaging treat specially.
 RESERVED = ("test", "tests", "src", "conftest")
