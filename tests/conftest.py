@@ -6,7 +6,11 @@ with tasks skipped unless a test asks for them, so each render costs well under 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,37 @@ def render(tmp_path: Path) -> Render:
         return render_project(tmp_path / f"project{next(counter)}", answers, tasks=tasks)
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def render_cache(tmp_path_factory: pytest.TempPathFactory) -> Render:
+    """Render once per answer set per test run, shared by every test and xdist worker.
+
+    Several levels (render checks, validators, the project's own tests) look at the same
+    answer sets; rendering each once keeps the suite fast. Renders land in a temporary
+    folder first and are moved into place atomically, so parallel workers never see a
+    half-written project. Treat the result as read-only: copy it before changing it.
+    """
+    # The parent of the per-worker base temp is shared by all xdist workers of this run.
+    root = tmp_path_factory.getbasetemp().parent / "render-cache"
+    root.mkdir(exist_ok=True)
+
+    def _cached(answers: dict[str, Any] | None = None) -> Path:
+        key = hashlib.sha256(json.dumps(answers or {}, sort_keys=True).encode()).hexdigest()
+        # The folder name becomes the default project and package name: keep it valid.
+        final = root / f"p{key[:12]}" / "project"
+        if not final.exists():
+            staging = Path(tempfile.mkdtemp(dir=root))
+            render_project(staging / "project", answers)
+            try:
+                final.parent.mkdir()
+                (staging / "project").rename(final)
+            except FileExistsError:
+                pass  # another worker won the race; its render is identical
+            shutil.rmtree(staging, ignore_errors=True)
+        return final
+
+    return _cached
 
 
 def shared_file(relative: str, env_var: str) -> Path:

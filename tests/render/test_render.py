@@ -1,0 +1,136 @@
+"""Render level: every answer set renders, every data file parses, conditional files follow
+the answers, and the base image is named exactly once."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import json5
+import pytest
+import yaml
+from answers import REPO_ROOT, all_answer_sets, answer_id, image_matrix
+
+ANSWER_SETS = all_answer_sets()
+# Any image reference of either family, whatever its version.
+IMAGE_REFERENCE = re.compile(r"(?:pytorch/pytorch|nvcr\.io/nvidia/pytorch):[\w.+-]+")
+# Jinja left unrendered, written the way this template writes it ("{{ name }}", "{% if %}").
+# GitHub Actions' ${{ }} and Go templates such as docker's {{json .Runtimes}} are legitimate.
+UNRENDERED = re.compile(r"(?<!\$)\{\{ |\{%-? |-?%\}")
+
+
+def project_files(project: Path) -> list[Path]:
+    return [p for p in sorted(project.rglob("*")) if p.is_file() and ".git" not in p.parts]
+
+
+def expected_stack(answers: dict[str, Any]) -> dict[str, Any]:
+    matrix = image_matrix()
+    table = matrix["candidates"][answers.get("image_family", "pytorch")][
+        answers.get("platform", "linux/amd64")
+    ][answers["gpu_generation"]][answers.get("image_flavor", "runtime")]["stacks"]
+    version = answers.get("torch_version", "latest")
+    stack_id = next(iter(table.values())) if version == "latest" else table[version]
+    return matrix["stacks"][stack_id]
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
+def test_every_data_file_parses(render_cache, answers: dict[str, Any]) -> None:
+    project = render_cache(answers)
+    for path in project_files(project):
+        text = path.read_text()
+        if path.name == "devcontainer.json":
+            json5.loads(text)  # JSONC: comments are allowed there
+        elif path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix in (".yml", ".yaml"):
+            list(yaml.safe_load_all(text))
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
+def test_nothing_left_unrendered(render_cache, answers: dict[str, Any]) -> None:
+    project = render_cache(answers)
+    leftovers = [
+        f"{path.relative_to(project)}: {match.group(0)!r}"
+        for path in project_files(project)
+        for match in [UNRENDERED.search(path.read_text())]
+        if match
+    ]
+    assert not leftovers
+    assert not [p for p in project_files(project) if p.suffix == ".jinja"]
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
+def test_base_image_named_once_in_the_dockerfile(render_cache, answers: dict[str, Any]) -> None:
+    project = render_cache(answers)
+    references = [
+        (path.relative_to(project).as_posix(), match)
+        for path in project_files(project)
+        for match in IMAGE_REFERENCE.findall(path.read_text())
+    ]
+    expected = expected_stack(answers)["image"]
+    assert references == [(".devcontainer/Dockerfile", expected)]
+    dockerfile = (project / ".devcontainer" / "Dockerfile").read_text()
+    assert f"ARG BASE_IMAGE={expected}\n" in dockerfile
+    assert "FROM ${BASE_IMAGE} AS base" in dockerfile
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
+def test_stack_values_reach_every_consumer(render_cache, answers: dict[str, Any]) -> None:
+    project = render_cache(answers)
+    stack = expected_stack(answers)
+    generation = image_matrix()["generations"][answers["gpu_generation"]]
+    env = dict(
+        line.split("=", 1)
+        for line in (project / ".devcontainer" / "stack.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert env["CUDA_VERSION"] == stack["cuda"]
+    assert env["DRIVER_FLOOR"] == stack["driver_floor"]
+    assert env["DRIVER_TOOLKIT"] == (stack["driver_toolkit"] or "")
+    assert env["IMAGE_ARCH_LIST"] == f'"{stack["arch_list"]}"'
+    module = (project / "src" / "project" / "stack.py").read_text()
+    namespace: dict[str, Any] = {}
+    exec(compile(module, "stack.py", "exec"), namespace)  # noqa: S102 - our own render
+    assert namespace["AMP_DTYPE"] == ("bfloat16" if generation["bf16"] else "float16")
+    assert namespace["TF32"] is generation["tf32"]
+    assert namespace["CUDA_VERSION"] == stack["cuda"]
+    dockerfile = (project / ".devcontainer" / "Dockerfile").read_text()
+    arch_list = generation["extension_arch_lists"][stack["arch_list"]]
+    assert f'TORCH_CUDA_ARCH_LIST="{arch_list}"' in dockerfile
+    # The arch list for extensions starts at the answered generation.
+    assert arch_list.split(";")[0].replace("+PTX", "") == generation["required_sass"][0]
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
+def test_conditional_files_follow_the_answers(render_cache, answers: dict[str, Any]) -> None:
+    project = render_cache(answers)
+    use_jupyter = answers.get("use_jupyter", True)
+    assert (project / "requirements" / "jupyter.txt").exists() == use_jupyter
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    dev_files = pyproject["tool"]["setuptools"]["dynamic"]["optional-dependencies"]["dev"]["file"]
+    assert ("requirements/jupyter.txt" in dev_files) == use_jupyter
+    task = (project / "requirements" / "task.txt").read_text()
+    profiles = yaml.safe_load((REPO_ROOT / "data" / "task-profiles.yml").read_text())
+    profile = profiles["task_profiles"]["default"][answers["task_type"]]
+    assert [line for line in task.splitlines() if not line.startswith("#")] == profile[
+        "pip_packages"
+    ]
+    for package in profile["apt_packages"]:
+        assert package in (project / ".devcontainer" / "Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
+def test_answers_file_records_every_question(render_cache, answers: dict[str, Any]) -> None:
+    project = render_cache(answers)
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    for key, value in answers.items():
+        assert recorded[key] == value
+    # Computed values are never stored, so `copier update` recomputes the stack.
+    for computed in ("base_image", "stack", "stack_id", "cuda", "torch", "image_matrix"):
+        assert computed not in recorded
+    assert ("cluster" in recorded) == (answers["distributed"] == "multi_node")
