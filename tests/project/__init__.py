@@ -1,0 +1,1 @@
+"""Project-level tests: a package, so its conftest does not shadow tests/conftest.py."""

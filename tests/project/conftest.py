@@ -1,0 +1,64 @@
+"""Fixtures for project-level tests, which run the generated project's own tests and tools.
+
+They need torch. `project_python` builds one virtual environment with the CPU torch wheel
+(`pip install torch==2.13.0` takes it from local disk in about 30 s) and reuses it across tests
+and sessions: it lives under .cache/ at the repository root, keyed by what it installs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_ROOT / ".cache"
+
+# Always pin torch: an unpinned `pip install torch` would pull a multi-GB CUDA build.
+PROJECT_REQUIREMENTS = ("torch==2.13.0", "pytest", "numpy", "pyyaml")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "project: runs the generated project's own tests and tools (installs CPU torch once)",
+    )
+
+
+def _pip_install(python: Path, requirements: tuple[str, ...]) -> None:
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", *requirements],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"pip install {' '.join(requirements)} failed:\n{result.stderr[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def project_python() -> Path:
+    """The python of a virtual environment with torch (CPU), pytest, numpy and pyyaml.
+
+    Built once and reused while the Python version and PROJECT_REQUIREMENTS stay the same; a
+    file lock keeps parallel workers (pytest-xdist) from building it twice, and a marker file
+    written last means a half-built environment is rebuilt rather than used.
+    """
+    key = hashlib.sha256("\n".join([sys.version, *PROJECT_REQUIREMENTS]).encode()).hexdigest()
+    venv = CACHE_DIR / f"project-venv-{key[:12]}"
+    python = venv / "bin" / "python"
+    ready = venv / ".ready"
+    CACHE_DIR.mkdir(exist_ok=True)
+    with open(CACHE_DIR / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ready.is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            _pip_install(python, PROJECT_REQUIREMENTS)
+            ready.write_text("\n".join(PROJECT_REQUIREMENTS) + "\n")
+    return python
