@@ -33,7 +33,12 @@ def inside_work_tree(path: Path) -> bool:
 
 
 def has_identity(path: Path) -> bool:
-    return all(git(path, "config", key).stdout.strip() for key in ("user.name", "user.email"))
+    """Whether `git commit` would find an author and committer: from git config or from the
+    GIT_AUTHOR_*/GIT_COMMITTER_*/EMAIL environment (CI sets these), as git itself decides."""
+    return all(
+        git(path, "var", ident).returncode == 0
+        for ident in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT")
+    )
 
 
 def ask(question: str) -> bool:
