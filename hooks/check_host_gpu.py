@@ -14,6 +14,7 @@ prints the exact `copier recopy` command that regenerates the project for them. 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -56,8 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--destination", default=".", help="the generated project")
     args = parser.parse_args(argv)
 
-    generations = yaml.safe_load(args.matrix.read_text())["image_matrix"]["default"]["generations"]
-    for name, capability in detected_gpus():
+    gpus = detected_gpus()
+    if not gpus:
+        return 0
+    # The matrix file is a copier question whose default is JSON (see copier_data.py).
+    question = yaml.safe_load(args.matrix.read_text())["image_matrix"]
+    generations = json.loads(question["default"])["generations"]
+    for name, capability in gpus:
         found = generation_of(capability, generations)
         if found == args.generation:
             continue

@@ -26,6 +26,9 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import copier_data  # noqa: E402 - a sibling script, not an installed package
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FACTS = ROOT.parent / "shared" / "facts" / "gpu-cuda-matrix.yaml"
 DEFAULT_OUTPUT = ROOT / "data" / "image-matrix.yml"
@@ -161,7 +164,8 @@ def build_generations(facts: Facts) -> dict[str, Any]:
             "compute_capabilities": [cc for e in entries for cc in e["compute_capability"]],
             "sms": ", ".join(f"sm_{cc.replace('.', '')}" for cc in gen.required),
             "required_sass": list(gen.required),
-            "examples": [ex for e in entries for ex in e["examples"]],
+            # Jetson boards need NVIDIA's -igpu images, which this template does not offer.
+            "examples": [ex for e in entries for ex in e["examples"] if "Jetson" not in ex],
             "bf16": all(e["bf16"] for e in entries),
             "tf32": all(e["tf32"] for e in entries),
             "fp8": all(e["fp8"] for e in entries),
@@ -234,6 +238,11 @@ def ngc_stacks(facts: Facts) -> dict[str, dict[str, Any]]:
         tag = release["tag"]
         cuda = ".".join(re.findall(r"\d+", release["cuda"])[:2])
         torch = first_token(release["torch"])
+        line = ".".join(re.findall(r"\d+", torch)[:2])
+        if not re.match(r"\d+\.\d+\.\d+", torch):
+            # Only the line is known ("2.12 (nv build)"): a pip-style wildcard, which the
+            # project's doctor reads as "any 2.12 build", not the impossible version "2.12".
+            torch = f"{line}.*"
         min_cc = re.match(r"(\d+\.\d+)\+", release["archs"]).group(1)
         # Multi-arch manifests are documented for recent tags; 24.x is kept amd64-only.
         platforms = list(PLATFORMS) if version_tuple(tag) >= (25, 1) else ["linux/amd64"]
@@ -243,7 +252,7 @@ def ngc_stacks(facts: Facts) -> dict[str, dict[str, Any]]:
             "flavor": "devel",  # NGC images ship the full toolkit (nvcc)
             "platforms": platforms,
             "torch": torch,
-            "torch_line": ".".join(re.findall(r"\d+", torch)[:2]),
+            "torch_line": line,
             "torchvision": "NGC build",
             "cuda": cuda,
             "cuda_tag": "cu" + cuda.replace(".", ""),
@@ -373,10 +382,7 @@ HEADER = """\
 
 
 def render(matrix: dict[str, Any]) -> str:
-    question = {"image_matrix": {"type": "yaml", "when": False, "default": matrix}}
-
-    body = yaml.safe_dump(question, sort_keys=False, width=100, default_flow_style=None)
-    return HEADER + body
+    return copier_data.render("image_matrix", matrix, HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,8 @@ import keyword
 import sys
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import copier_data  # noqa: E402 - a sibling script, not an installed package
 
 OUTPUT = Path(__file__).resolve().parent.parent / "data" / "python-names.yml"
 
@@ -61,20 +62,14 @@ def build() -> dict:
     stdlib = {name for name in sys.stdlib_module_names if not name.startswith("_")}
     stdlib.update(NEWER_STDLIB)
     return {
-        "python_names": {
-            "type": "yaml",
-            "when": False,
-            "default": {
-                "keywords": sorted(keyword.kwlist, key=str.lower),
-                "shadowed_packages": sorted(THIRD_PARTY + RESERVED),
-                "stdlib": sorted(stdlib),
-            },
-        }
+        "keywords": sorted(keyword.kwlist, key=str.lower),
+        "shadowed_packages": sorted(THIRD_PARTY + RESERVED),
+        "stdlib": sorted(stdlib),
     }
 
 
 def render() -> str:
-    return HEADER + yaml.safe_dump(build(), sort_keys=False, width=100, default_flow_style=None)
+    return copier_data.render("python_names", build(), HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ data when it changes.
 from __future__ import annotations
 
 import itertools
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ OTHER_VALUES: dict[str, tuple[Any, ...]] = {
 @cache
 def image_matrix() -> dict[str, Any]:
     text = (REPO_ROOT / "data" / "image-matrix.yml").read_text()
-    return yaml.safe_load(text)["image_matrix"]["default"]
+    # A copier question whose default is a JSON document (scripts/copier_data.py).
+    return json.loads(yaml.safe_load(text)["image_matrix"]["default"])
 
 
 def candidate_lines(answers: dict[str, Any]) -> list[str]:
