@@ -168,6 +168,8 @@ def build_generations(facts: Facts) -> dict[str, Any]:
             "examples": [ex for e in entries for ex in e["examples"] if "Jetson" not in ex],
             "bf16": all(e["bf16"] for e in entries),
             "tf32": all(e["tf32"] for e in entries),
+            # Mixed precision the training code uses: bf16 where the tensor cores have it.
+            "amp_dtype": "bfloat16" if all(e["bf16"] for e in entries) else "float16",
             "fp8": all(e["fp8"] for e in entries),
             "torch_lines_with_build": built_lines,
             # stack arch list -> TORCH_CUDA_ARCH_LIST for extensions; filled in by build()
@@ -304,7 +306,12 @@ def build_candidates(
     fallbacks: dict[str, str] = {}
     for line, sid in per_line.items():
         fallbacks.setdefault(stacks[sid]["driver_floor"], line)
-    return {"stacks": per_line, "fallbacks": fallbacks}
+    return {
+        "stacks": per_line,
+        "fallbacks": fallbacks,
+        # The same, as preflight.sh reads it from stack.env: "floor:line floor:line".
+        "driver_fallbacks": " ".join(f"{floor}:{line}" for floor, line in fallbacks.items()),
+    }
 
 
 def build(facts_data: dict[str, Any]) -> dict[str, Any]:
