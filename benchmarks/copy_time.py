@@ -4,8 +4,9 @@ The one-file template is Copier's own floor: interpreter start, imports, reading
 cloning the template's git repository, rendering one file. Both templates are git
 repositories (as every template a user copies from is) and run through the same command
 line, interleaved round by round so machine noise hits both alike; the script prints the
-medians and their ratio. This template is measured at its working tree, uncommitted changes
-included (copier reads them), with its tasks (git init of the project) and without.
+medians and their ratio. This template is measured as a clean repository holding its
+working tree (what a user's clone holds), with its tasks (git init of the project and the
+host GPU check) and without.
 
 Usage: python benchmarks/copy_time.py [--rounds N]
 
@@ -38,6 +39,25 @@ def one_file_template(folder: Path) -> Path:
     return folder
 
 
+def snapshot(folder: Path) -> Path:
+    """The working tree (tracked and untracked files, minus ignored ones) as a clean repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, folder / name)
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "snapshot"]):
+        subprocess.run(["git", *command], cwd=folder, check=True, capture_output=True)
+    return folder
+
+
 def time_copy(template: Path, destination: Path, *extra: str) -> float:
     shutil.rmtree(destination, ignore_errors=True)
     start = time.perf_counter()
@@ -66,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         baseline = one_file_template(work / "one-file")
+        template = snapshot(work / "this-template")
         # Outside any git repository, so the git-init hook really runs, as for a user.
         destination = work / "out"
         runs: dict[str, list[float]] = {
@@ -73,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             "this template": [],
             "this template, --skip-tasks": [],
         }
-        time_copy(ROOT, destination)  # warm the file cache and bytecode
+        time_copy(template, destination)  # warm the file cache and bytecode
         for _ in range(args.rounds):
             runs["one-file template"].append(time_copy(baseline, destination))
-            runs["this template"].append(time_copy(ROOT, destination))
+            runs["this template"].append(time_copy(template, destination))
             runs["this template, --skip-tasks"].append(time_copy(ROOT, destination, "--skip-tasks"))
     floor = statistics.median(runs["one-file template"])
     print(f"copier copy --defaults, median of {args.rounds} interleaved rounds")
