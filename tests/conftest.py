@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,11 +84,11 @@ def render_cache(tmp_path_factory: pytest.TempPathFactory) -> Render:
     return _cached
 
 
-def shared_file(relative: str, env_var: str) -> Path:
-    """A file from ../shared, or from the path in `env_var`; fail loudly when neither exists.
+def shared_file(relative: str, env_var: str, url: str | None = None) -> Path:
+    """A file from ../shared, from the path in `env_var`, or downloaded from `url`.
 
-    Tests never skip because reference material is missing: a validator that silently
-    does not run is a check that passes on broken output.
+    Fails loudly when none works: tests never skip because reference material is missing,
+    since a validator that silently does not run is a check that passes on broken output.
     """
     candidates = [SHARED / relative]
     if os.environ.get(env_var):
@@ -95,4 +96,18 @@ def shared_file(relative: str, env_var: str) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+    if url:
+        cache = REPO_ROOT / ".cache" / "shared" / relative
+        if not cache.is_file():
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
+                    data = response.read()
+            except OSError as error:
+                pytest.fail(
+                    f"{relative} not found locally and not downloadable ({error}); "
+                    f"set {env_var} to its path"
+                )
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(data)
+        return cache
     pytest.fail(f"{relative} not found: set {env_var} to its path (looked at {candidates})")

@@ -41,7 +41,11 @@ def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedPr
 
 
 def devcontainer_schema() -> Path:
-    return shared_file("schemas/devContainer.base.schema.json", "DEVCONTAINER_SCHEMA")
+    return shared_file(
+        "schemas/devContainer.base.schema.json",
+        "DEVCONTAINER_SCHEMA",
+        "https://raw.githubusercontent.com/devcontainers/spec/main/schemas/devContainer.base.schema.json",
+    )
 
 
 def check_devcontainer_schema(path: Path) -> subprocess.CompletedProcess[str]:
