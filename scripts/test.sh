@@ -23,5 +23,20 @@ if [[ ! -x node_modules/.bin/devcontainer ]] || [[ package-lock.json -nt node_mo
     npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# System tools some tests run for real (a missing one fails its tests, never skips them),
+# installed from Debian's packages when running as root, as CI does. Add to the list:
+#   openssh-server   sshd -t validates the generated SSH config (tests/validate/test_ssh.py)
+apt_packages=()
+[[ -x /usr/sbin/sshd ]] || apt_packages+=(openssh-server)
+if [[ ${#apt_packages[@]} -gt 0 ]]; then
+    if [[ "$(id -u)" == 0 ]]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${apt_packages[@]}" >/dev/null
+    else
+        echo "test.sh: as root, or by hand: apt-get install ${apt_packages[*]}" >&2
+    fi
+fi
+
 export PATH="${PWD}/.venv/bin:${PWD}/node_modules/.bin:${PATH}"
 exec python -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
