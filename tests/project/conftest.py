@@ -20,7 +20,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache"
 
 # Always pin torch: an unpinned `pip install torch` would pull a multi-GB CUDA build.
-PROJECT_REQUIREMENTS = ("torch==2.13.0", "pytest", "numpy", "pyyaml")
+# jupyter_server, nbclient and ipykernel: the generated Jupyter config is served for real and
+# the starter notebooks are executed (tests/project/test_jupyter.py).
+PROJECT_REQUIREMENTS = (
+    "torch==2.13.0",
+    "pytest",
+    "numpy",
+    "pyyaml",
+    "jupyter_server",
+    "nbclient",
+    "ipykernel",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,7 +53,8 @@ def _pip_install(python: Path, requirements: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="session")
 def project_python() -> Path:
-    """The python of a virtual environment with torch (CPU), pytest, numpy and pyyaml.
+    """The python of a virtual environment with torch (CPU), pytest, numpy, pyyaml and the
+    Jupyter server, client and kernel.
 
     Built once and reused while the Python version and PROJECT_REQUIREMENTS stay the same; a
     file lock keeps parallel workers (pytest-xdist) from building it twice, and a marker file
