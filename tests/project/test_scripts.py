@@ -121,6 +121,8 @@ def test_build_script_on_a_pull_request_neither_pushes_nor_writes_cache(
     (build,) = [call for call in logged(log) if call.startswith("docker buildx build")]
     assert "--target train" in build and "--cache-from" in build
     assert "--cache-to" not in build and "--push" not in build
+    # Loaded into Docker's image store, where the GPU job's `docker run` finds it.
+    assert build.endswith("--load .")
 
 
 def test_build_script_with_buildah_as_gitlab_runs_it(render_cache, tmp_path: Path) -> None:
