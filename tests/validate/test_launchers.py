@@ -98,6 +98,7 @@ def test_deploy_folders_follow_distributed_and_cluster(render_cache, answers: di
     if cluster in ("kubernetes", "both"):
         expected |= {TRAINJOB, PVC}
     assert files == expected
+    assert (project / "tests" / "test_launchers.py").is_file()
 
 
 # --- Slurm -------------------------------------------------------------------------------
