@@ -198,6 +198,10 @@ class Trainer:
                     f"rank {self.info.rank} cannot read {chosen}, which rank 0 resumes from "
                     f"({error}); the output directory must be storage that every node sees"
                 ) from error
+        # Said before loading, so that a changed model size explains the shape errors below.
+        changes = config_changes(state.get("config", {}), self.cfg.to_dict())
+        if changes:
+            logger.warning("config differs from the checkpoint's: %s", "; ".join(changes))
         self.raw_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -216,9 +220,6 @@ class Trainer:
                 self.info.world_size,
             )
             seed_everything(self.cfg.train.seed * 1000 + self.info.rank + 1 + self.step)
-        changes = config_changes(state.get("config", {}), self.cfg.to_dict())
-        if changes:
-            logger.warning("config differs from the checkpoint's: %s", "; ".join(changes))
         logger.info("resumed from %s (step %d)", chosen, self.step)
 
     def save(self) -> Path | None:
@@ -334,8 +335,9 @@ class Trainer:
         started, start_step = time.perf_counter(), self.step
         self.write_environment()
         with self.preemption:
-            completed = self.run(self.cfg.train.max_steps)
+            self.run(self.cfg.train.max_steps)
         elapsed = time.perf_counter() - started
+        completed = self.step >= self.cfg.train.max_steps
         summary = {
             "status": "completed" if completed else "preempted",
             "signal": self.preemption.received,
