@@ -62,8 +62,11 @@ def render_cache(tmp_path_factory: pytest.TempPathFactory) -> Render:
     folder first and are moved into place atomically, so parallel workers never see a
     half-written project. Treat the result as read-only: copy it before changing it.
     """
-    # The parent of the per-worker base temp is shared by all xdist workers of this run.
-    root = tmp_path_factory.getbasetemp().parent / "render-cache"
+    # Under xdist each worker's base temp is a child of this run's folder, which they all
+    # share; without xdist the base temp itself is this run's folder (its parent would
+    # outlive the run and serve stale renders to the next one).
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "render-cache"
     root.mkdir(exist_ok=True)
 
     def _cached(answers: dict[str, Any] | None = None) -> Path:
