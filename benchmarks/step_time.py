@@ -1,0 +1,214 @@
+"""Time the generated training loop's step next to a bare hand-written PyTorch loop.
+
+Both loops train the same model on the same synthetic dataset with the same AdamW, warmup +
+cosine schedule and gradient clipping, in one process on the CPU, so the difference is what the
+skeleton adds per step: its resumable sampler and device stream, the loss kept on the device,
+reports every `log_interval` steps (metrics.jsonl), the preemption check. Checkpoints are left
+out of the timed window on both sides (a checkpoint costs the same file write however it is
+called). Rounds alternate which loop goes first, so machine noise hits both alike; the ratio is
+the median of the per-round ratios (skeleton / bare, measured back to back). Two sizes per
+task: the defaults (see `--help` of the generated train module) and configs/tiny.yaml, whose
+steps take milliseconds, so the skeleton's fixed per-step cost shows there if anywhere.
+
+Usage:
+    python benchmarks/step_time.py [--task cv|nlp|audio|all] [--size default|tiny|both]
+                                   [--rounds N] [--steps N] [--tiny-steps N] [--python PATH]
+
+It renders the template with copier (so run it with the template's .venv), then measures in a
+Python that has torch: --python, else the project-test venv under .cache/ (created by
+`pytest tests/project`), else this interpreter.
+
+Target: ratio <= 1.03.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = ("cv", "nlp", "audio")
+
+
+# --- outer process: render, then measure in a Python with torch -------------------------------
+
+
+def torch_python(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    for candidate in sorted((ROOT / ".cache").glob("project-venv-*/bin/python")):
+        if (candidate.parent.parent / ".ready").is_file():
+            return str(candidate)
+    return sys.executable
+
+
+def render(task: str, destination: Path) -> Path:
+    from copier import run_copy
+
+    project = destination / f"bench_{task}"
+    run_copy(
+        str(ROOT),
+        str(project),
+        data={"task_type": task},
+        defaults=True,
+        unsafe=True,
+        skip_tasks=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    return project
+
+
+def measure(python: str, project: Path, task: str, size: str, args: argparse.Namespace) -> dict:
+    steps = args.steps if size == "default" else args.tiny_steps
+    command = [python, __file__, "--inner", str(project), "--task", task, "--size", size]
+    command += ["--rounds", str(args.rounds), "--steps", str(steps)]
+    env = dict(os.environ, PYTHONPATH=str(project / "src"), OMP_NUM_THREADS="1")
+    measured = subprocess.run(
+        command, env=env, capture_output=True, text=True, cwd=project.parent, check=False
+    )
+    if measured.returncode != 0:
+        raise SystemExit(measured.stdout + measured.stderr)
+    return json.loads(measured.stdout.splitlines()[-1])
+
+
+def outer(args: argparse.Namespace) -> int:
+    python = torch_python(args.python)
+    tasks = TASKS if args.task == "all" else (args.task,)
+    sizes = ("default", "tiny") if args.size == "both" else (args.size,)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="step-time-") as folder:
+        for task in tasks:
+            project = render(task, Path(folder))
+            results += [measure(python, project, task, size, args) for size in sizes]
+    print(f"torch {results[0]['torch']}, CPU, 1 thread, {args.rounds} rounds per loop")
+    print(f"{'task':<6} {'size':<8} {'model':<34} {'bare loop':>10} {'skeleton':>10} {'ratio':>6}")
+    for result in results:
+        print(
+            f"{result['task']:<6} {result['size']:<8} {result['model']:<34} "
+            f"{result['bare_ms']:>8.2f}ms {result['skeleton_ms']:>8.2f}ms {result['ratio']:>6.3f}"
+        )
+    worst = max(result["ratio"] for result in results)
+    print(f"worst ratio {worst:.3f} (target <= 1.03)")
+    return 0
+
+
+# --- inner process: both loops, interleaved ---------------------------------------------------
+
+
+def inner(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(1)
+    project = Path(args.inner)
+    package = next(path.name for path in (project / "src").iterdir() if path.is_dir())
+    config = importlib.import_module(f"{package}.config")
+    dist = importlib.import_module(f"{package}.dist")
+    task = importlib.import_module(f"{package}.task")
+    train = importlib.import_module(f"{package}.train")
+    model_module = importlib.import_module(f"{package}.model")
+
+    total = (args.rounds + 1) * args.steps
+    sections = config.read_file(project / "configs" / "tiny.yaml") if args.size == "tiny" else {}
+    output_dir = tempfile.mkdtemp(prefix="skeleton-")
+    sections.setdefault("train", {}).update(device="cpu", output_dir=output_dir)
+    # max_steps only shapes the learning-rate schedule here; checkpoints stay out of the timing.
+    sections["train"]["max_steps"] = 10 * total
+    sections.setdefault("data", {})["num_workers"] = 0
+    sections.setdefault("checkpoint", {})["checkpoint_interval"] = 10 * total
+    cfg = config.build(sections)
+    trainer = train.Trainer(cfg, dist.init_distributed("cpu"))
+
+    # The bare loop: what one writes by hand for the same model, data and optimizer.
+    torch.manual_seed(cfg.train.seed)
+    model = model_module.build_model(cfg.task)
+    dataset = task.build_dataset(cfg.task, "", cfg.data.num_synthetic_samples, cfg.train.seed)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=True
+    )
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.optim.lr,
+        betas=(cfg.optim.beta1, cfg.optim.beta2),
+        weight_decay=cfg.optim.weight_decay,
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: train.lr_factor(
+            step,
+            warmup_steps=cfg.optim.warmup_steps,
+            max_steps=cfg.train.max_steps,
+            min_ratio=cfg.optim.min_lr / cfg.optim.lr,
+        ),
+    )
+    batches = iter(loader)
+
+    def bare(steps: int) -> None:
+        nonlocal batches
+        for _ in range(steps):
+            try:
+                inputs, targets = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                inputs, targets = next(batches)
+            loss = task.loss(model(inputs), targets)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            schedule.step()
+
+    def skeleton(steps: int) -> None:
+        trainer.run(trainer.step + steps)
+
+    def timed(loop, steps: int) -> float:
+        started = time.perf_counter()
+        loop(steps)
+        return (time.perf_counter() - started) / steps * 1000
+
+    timed(bare, args.steps)  # warm-up: first-call allocations, lazy imports
+    timed(skeleton, args.steps)
+    bare_ms, skeleton_ms = [], []
+    for round_index in range(args.rounds):
+        order = [(bare, bare_ms), (skeleton, skeleton_ms)]
+        for loop, times in order if round_index % 2 == 0 else reversed(order):
+            times.append(timed(loop, args.steps))
+    trainer.close()
+    parameters = sum(p.numel() for p in model.parameters())
+    batch_size = cfg.data.batch_size
+    result = {
+        "task": args.task,
+        "size": args.size,
+        "model": f"{type(model).__name__} {parameters / 1e6:.3f}M, batch {batch_size}",
+        "torch": torch.__version__,
+        "bare_ms": statistics.median(bare_ms),
+        "skeleton_ms": statistics.median(skeleton_ms),
+        "ratio": statistics.median(s / b for s, b in zip(skeleton_ms, bare_ms, strict=True)),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=[*TASKS, "all"], default="all")
+    parser.add_argument("--size", choices=["default", "tiny", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per loop")
+    parser.add_argument("--steps", type=int, default=5, help="steps per round, default size")
+    parser.add_argument("--tiny-steps", type=int, default=100, help="steps per round, tiny size")
+    parser.add_argument("--python", help="a Python with torch for the measurement")
+    parser.add_argument("--inner", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    return inner(args) if args.inner else outer(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
