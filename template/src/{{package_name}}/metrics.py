@@ -30,9 +30,24 @@ from . import stack
 logger = logging.getLogger(__package__)
 
 
+class LogHandler(logging.StreamHandler):
+    """Writes to stderr, above the progress bar while one is shown (not through it)."""
+
+    progress: Any = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if LogHandler.progress is None:
+            super().emit(record)
+            return
+        try:
+            LogHandler.progress.write(self.format(record), file=self.stream)
+        except Exception:
+            self.handleError(record)
+
+
 def setup_logging(rank: int) -> None:
     """Rank 0 logs progress; the others only warnings and errors, prefixed with their rank."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LogHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"[rank {rank}] %(levelname)s %(message)s"))
     root = logging.getLogger(__package__)
     root.handlers[:] = [handler]
@@ -123,6 +138,7 @@ class MetricsLogger:
                 self.progress = tqdm(
                     total=total_steps, initial=start_step, unit="step", dynamic_ncols=True
                 )
+                LogHandler.progress = self.progress
             except ImportError:
                 pass
 
@@ -176,6 +192,7 @@ class MetricsLogger:
 
     def close(self) -> None:
         if self.progress is not None:
+            LogHandler.progress = None
             self.progress.close()
         if self.writer is not None:
             self.writer.close()
