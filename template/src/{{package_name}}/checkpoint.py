@@ -70,17 +70,27 @@ def fsync_directory(directory: Path) -> None:
         os.close(handle)
 
 
-def save(state: dict[str, Any], directory: Path, keep: int) -> Path:
-    """Write `state` as the checkpoint of `state["step"]` and keep only the newest `keep`.
+def to_cpu(value: Any) -> Any:
+    """`value` with every tensor copied to the CPU, so the file loads on machines without GPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_cpu(item) for item in value)
+    return value
 
-    Call on global rank 0 only.
+
+def save(state: dict[str, Any], directory: Path, keep: int) -> Path:
+    """Write `state` (tensors moved to the CPU) as the checkpoint of `state["step"]` and keep
+    only the newest `keep`. Call on global rank 0 only.
     """
     directory.mkdir(parents=True, exist_ok=True)
     final = path_for(directory, int(state["step"]))
     temporary = directory / f"{TEMPORARY_PREFIX}{os.getpid()}-{final.name}"
     try:
         with open(temporary, "wb") as handle:
-            torch.save(state, handle)
+            torch.save(to_cpu(state), handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, final)
