@@ -156,6 +156,8 @@ class Trainer:
         seed_everything(cfg.train.seed * 1000 + info.rank + 1)
         if cfg.checkpoint.resume:
             self.resume()
+        else:
+            self.refuse_old_checkpoints()
 
         self.model = self.raw_model
         if cfg.train.compile:
@@ -221,6 +223,17 @@ class Trainer:
             )
             seed_everything(self.cfg.train.seed * 1000 + self.info.rank + 1 + self.step)
         logger.info("resumed from %s (step %d)", chosen, self.step)
+
+    def refuse_old_checkpoints(self) -> None:
+        """--no-resume into a folder with checkpoints would mix two runs' files (and pruning
+        would delete the new run's, whose steps are lower): refuse, on every rank."""
+        found = checkpoint.list_checkpoints(self.checkpoint_dir) if self.info.is_main else []
+        newest = dist.broadcast_object(str(found[0]) if found else None)
+        if newest is not None:
+            raise ValueError(
+                f"--no-resume, but {newest} is from an earlier run; use another --output-dir "
+                f"or delete {self.checkpoint_dir}"
+            )
 
     def save(self) -> Path | None:
         """Every rank contributes its random states; global rank 0 writes."""
