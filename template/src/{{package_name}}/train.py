@@ -417,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         trainer.fit()
+        # Leave together: a rank that tears its process group down while a peer is still in
+        # its last collective can take the peer down with it (seen across two torchrun nodes).
+        dist.barrier()
         return 0
     finally:
         if trainer is not None:
