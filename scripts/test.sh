@@ -24,19 +24,29 @@ if [[ ! -x node_modules/.bin/devcontainer ]] || [[ package-lock.json -nt node_mo
 fi
 
 # System tools some tests run for real (a missing one fails its tests, never skips them),
-# installed from Debian's packages when running as root, as CI does. Add to the list:
+# installed from Debian's packages when running as root, as CI does (or with sudo when it
+# needs no password). Add to the list:
 #   openssh-server   sshd -t validates the generated SSH config (tests/validate/test_ssh.py)
+#   buildah          builds and runs the generated images (tests/container; needs root)
+#   debootstrap      makes the Debian root file system of their stand-in base image
 apt_packages=()
 [[ -x /usr/sbin/sshd ]] || apt_packages+=(openssh-server)
+command -v buildah >/dev/null || apt_packages+=(buildah)
+command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || apt_packages+=(debootstrap)
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
-    if [[ "$(id -u)" == 0 ]]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${apt_packages[@]}" >/dev/null
+    sudo=()
+    if [[ "$(id -u)" != 0 ]] && sudo -n true 2>/dev/null; then sudo=(sudo); fi
+    if [[ "$(id -u)" == 0 || ${#sudo[@]} -gt 0 ]]; then
+        "${sudo[@]}" apt-get update -qq
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${apt_packages[@]}" >/dev/null
     else
-        echo "test.sh: as root, or by hand: apt-get install ${apt_packages[*]}" >&2
+        echo "test.sh: as root, or by hand: apt-get install ${apt_packages[*]}" \
+            "(or deselect the container tests: -m 'not container')" >&2
     fi
 fi
 
 export PATH="${PWD}/.venv/bin:${PWD}/node_modules/.bin:${PATH}"
-exec python -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
+# loadgroup: the container tests (one xdist group) run in order on one worker, sharing
+# their image builds, while the other workers take the rest.
+exec python -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup "$@"

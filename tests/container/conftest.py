@@ -1,0 +1,147 @@
+"""Fixtures for the container level: the stand-in base, each task type's images, a dev container.
+
+Everything is built for real with buildah (see images.py). Images are built once per test run
+and task type; the stand-in base and buildah's layer cache live under .cache/containers, so a
+second run rebuilds nothing that did not change. Missing tools fail these tests with what to do,
+never skip them: a developer without root deselects them with `-m "not container"`.
+
+Building the images costs minutes, so every container test module marks its tests
+`xdist_group("container")` (scripts/test.sh runs `--dist loadgroup`): one worker builds and runs
+them in order while the others take the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from . import devcontainer
+from .images import Build, Buildah, build, check_tools, ensure_standin
+
+TASK_TYPES = ("cv", "nlp", "audio")
+# The host user the dev container is created for. Not root, and not the image's UID 1000, so
+# updateRemoteUserUID really has to move the container user, as on most shared machines.
+HOST_UID = 1234
+HOST_GID = 1234
+
+SECRET = "container-test-secret-5c1e"
+# Files a real project folder holds that must never reach an image (relative to the project;
+# {package} is filled in). Each holds SECRET, so they are found by content as well as by name.
+PRIVATE_FILES = (
+    ".env",
+    ".env.production",
+    "data/raw/private-sample-0001.csv",
+    "checkpoints/step-00000100.pt",
+    "outputs/run-1/checkpoints/private-last.ckpt",
+    "runs/run-1/events.out.tfevents.private",
+    "wandb/run-1/files/private-config.yaml",
+    "src/{package}/.env",
+    "src/{package}/private-weights.safetensors",
+    "src/{package}/private-weights.pth",
+)
+
+
+@dataclass
+class Project:
+    """A generated project folder, owned by the host user, with private files in it."""
+
+    task_type: str
+    path: Path
+    package: str
+
+
+@dataclass
+class Images:
+    project: Project
+    base: str
+    dev: Build
+    train: Build
+
+
+@pytest.fixture(scope="session")
+def buildah() -> Buildah:
+    problem = check_tools()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    return Buildah()
+
+
+@pytest.fixture(scope="session")
+def standin(buildah: Buildah) -> str:
+    """The stand-in base image's name (built on first use, then taken from .cache)."""
+    return ensure_standin(buildah)
+
+
+def run_in_image(
+    buildah: Buildah, image: str, command: str, user: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a shell command in a throw-away container of `image` (as its own user by default)."""
+    with buildah.container(image) as name:
+        args = ["run", "--isolation", "chroot", *buildah.network_args(name)]
+        args += ["--user", user] if user else []
+        return buildah(*args, name, "--", "/bin/sh", "-c", command, check=False, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def base_torch(buildah: Buildah, standin: str) -> str:
+    """torch's version in the base image: what every image built on it must still have."""
+    result = run_in_image(buildah, standin, "python -c 'import torch; print(torch.__version__)'")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="session", params=TASK_TYPES)
+def project(
+    request: pytest.FixtureRequest,
+    render_cache: Callable[..., Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Project:
+    """The task type's project as a user has it: a git repository with data, checkpoints and
+    secrets lying in it, owned by the host user."""
+    task_type = request.param
+    rendered = render_cache({"task_type": task_type})
+    path = tmp_path_factory.mktemp(f"container-{task_type}") / "project"
+    shutil.copytree(rendered, path)
+    package = yaml.safe_load((path / ".copier-answers.yml").read_text())["package_name"]
+    for relative in PRIVATE_FILES:
+        file = path / relative.format(package=package)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(f"{SECRET} {relative}\n")
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    subprocess.run(["chown", "-R", f"{HOST_UID}:{HOST_GID}", str(path)], check=True)
+    return Project(task_type, path, package)
+
+
+@pytest.fixture(scope="session")
+def images(buildah: Buildah, standin: str, project: Project) -> Images:
+    """The project's dev and train stages, built on the stand-in base."""
+    tag = f"localhost/container-test-{project.task_type}"
+    dev = build(buildah, project.path, "dev", f"{tag}:dev", standin)
+    train = build(buildah, project.path, "train", f"{tag}:train", standin)
+    return Images(project, standin, dev, train)
+
+
+@pytest.fixture(scope="session")
+def dev_container(
+    buildah: Buildah, images: Images, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[devcontainer.DevContainer]:
+    """The dev container as `devcontainer up` leaves it: user moved to the host UID, workspace
+    and volumes mounted, postCreateCommand (and any other creation command) run."""
+    scratch = tmp_path_factory.mktemp(f"devcontainer-{images.project.task_type}")
+    with devcontainer.start(
+        buildah, images.dev.image, images.project.path, scratch, uid=HOST_UID, gid=HOST_GID
+    ) as container:
+        yield container
+
+
+@pytest.fixture(scope="session")
+def train_container(buildah: Buildah, images: Images) -> Iterator[str]:
+    """A working container of the train image, as a cluster would start it."""
+    with buildah.container(images.train.image) as name:
+        yield name
