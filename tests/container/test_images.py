@@ -34,11 +34,12 @@ def task_profile(task_type: str) -> dict:
     return profiles["task_profiles"]["default"][task_type]
 
 
-def torchrun(package: str, output_dir: str) -> str:
+def torchrun(package: str, output_dir: str, *options: str) -> str:
     """The documented training command: 2 CPU ranks (gloo), a few steps."""
     return (
         "OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node=2 "
-        f"-m {package}.train --device cpu --max-steps {TRAIN_STEPS} --output-dir {output_dir}"
+        f"-m {package}.train --device cpu --max-steps {TRAIN_STEPS} --output-dir {output_dir} "
+        + " ".join(options)
     )
 
 
@@ -176,6 +177,7 @@ def test_train_image_holds_no_private_files(
     root = buildah.mount(train_container)
     app = root / "opt" / project.package
     assert (app / "src" / project.package / "train.py").is_file()
+    assert (app / "configs" / "tiny.yaml").is_file()
     names = {Path(relative).name for relative in PRIVATE_FILES} - {".env"}
     found = []
     for folder, folders, files in os.walk(root):
@@ -199,7 +201,7 @@ def test_train_image_trains(
 ) -> None:
     """The installed package (not the source tree) runs: the doctor as the image's own user (a
     cluster's default), and torchrun as the README's plain `docker run` has it, as the host
-    user with an outputs folder from the host."""
+    user with an outputs folder from the host and a config file from the image."""
     package = images.project.package
     network = buildah.network_args(train_container)
     doctor = buildah(
@@ -215,7 +217,8 @@ def test_train_image_trains(
     trained = buildah(
         "run", "--isolation", "chroot", *network,
         "--user", f"{HOST_UID}:{HOST_GID}", "--volume", f"{outputs}:/outputs",
-        train_container, "--", "/bin/sh", "-c", torchrun(package, "/outputs"),
+        train_container, "--", "/bin/sh", "-c",
+        torchrun(package, "/outputs", "--config", "configs/tiny.yaml"),
         check=False, timeout=600,
     )  # fmt: skip
     assert trained.returncode == 0, output_of(trained)
