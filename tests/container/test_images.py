@@ -153,7 +153,7 @@ def test_pip_refuses_to_replace_torch(
     dev_container: DevContainer, images: Images, base_torch: str
 ) -> None:
     """An install that needs another torch fails and names the image's pin; an upgrade is a
-    no-op; torch is unchanged afterwards."""
+    no-op; another package installs; torch is unchanged afterwards."""
     major_minor = ".".join(base_torch.split(".")[:2])
     refused = dev_container.run(f"pip install 'torch<{major_minor}'")
     assert refused.returncode != 0, output_of(refused)
@@ -161,6 +161,9 @@ def test_pip_refuses_to_replace_torch(
     assert pin in refused.stdout + refused.stderr, output_of(refused)
     upgraded = dev_container.run("pip install --upgrade torch")
     assert upgraded.returncode == 0, output_of(upgraded)
+    # The pin does not get in the way of ordinary installs.
+    other = dev_container.run("pip install tomli-w")
+    assert other.returncode == 0, output_of(other)
     after = dev_container.run(TORCH_PROBE)
     assert json.loads(after.stdout)[0] == base_torch
 
