@@ -97,11 +97,16 @@ def storage_driver() -> str:
 class Buildah:
     """The buildah command line with this project's own storage (never the machine's default)."""
 
-    root: Path = CACHE_DIR / "storage"
     driver: str = field(default_factory=storage_driver)
+    # One storage per driver: containers/storage refuses a root that another driver made.
+    root: Path | None = None
     # buildah keeps RUN --mount=type=cache folders (pip and apt downloads) under TMPDIR: a
     # folder of our own keeps them apart from other builds, and a fresh one makes a cold build.
     tmpdir: Path = CACHE_DIR / "tmp"
+
+    def __post_init__(self) -> None:
+        if self.root is None:
+            object.__setattr__(self, "root", CACHE_DIR / f"storage-{self.driver}")
 
     @property
     def runroot(self) -> Path:
