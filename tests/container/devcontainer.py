@@ -68,7 +68,10 @@ def parse_mount(mount: str | dict[str, str]) -> dict[str, str]:
     """A mount in either devcontainer.json form ("type=bind,source=..." or an object)."""
     if isinstance(mount, dict):
         return dict(mount)
-    fields = dict(part.split("=", 1) for part in mount.split(",") if "=" in part)
+    parts = mount.split(",")
+    fields = dict(part.split("=", 1) for part in parts if "=" in part)
+    if "readonly" in parts or "ro" in parts:
+        fields["readonly"] = "true"
     if "src" in fields:
         fields["source"] = fields.pop("src")
     if "dst" in fields or "destination" in fields:
@@ -118,10 +121,6 @@ class DevContainer:
         for key, value in {**self.env, **(env or {})}.items():
             args += ["--env", f"{key}={value}"]
         return self.buildah(*args, self.name, "--", *argv, check=False, timeout=timeout)
-
-    def root(self) -> Path:
-        """The container's file system, seen from the host."""
-        return self.buildah.mount(self.name)
 
 
 def remote_user_of(config: dict[str, Any], image_user: str) -> str:
@@ -208,7 +207,7 @@ def start(
         volumes = [f"{workspace_mount['source']}:{workspace_mount['target']}"]
         for index, raw in enumerate(config.get("mounts", [])):
             mount = {
-                key: substitute(value, variables, local_env)
+                key: substitute(value, variables, local_env) if isinstance(value, str) else value
                 for key, value in parse_mount(raw).items()
             }
             target = mount["target"]
@@ -223,7 +222,8 @@ def start(
                     source.mkdir(parents=True)
             else:
                 source = Path(mount["source"])
-            volumes.append(f"{source}:{target}")
+            readonly = str(mount.get("readonly", "false")).lower() == "true"
+            volumes.append(f"{source}:{target}" + (":ro" if readonly else ""))
         container = DevContainer(
             buildah,
             name,
@@ -237,7 +237,9 @@ def start(
             buildah.network_args(name),
         )
         for key in CREATE_COMMANDS:
-            for argv in commands_of(config.get(key, [])) if key in config else []:
+            if key not in config:
+                continue
+            for argv in commands_of(config[key]):
                 result = container.run(argv)
                 if result.returncode != 0:
                     raise RuntimeError(
