@@ -23,7 +23,9 @@ nothing.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import functools
+import gc
 import logging
 import math
 import os
@@ -405,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     if print_config:
         print(config.dump(cfg), end="")
         return 0
+    # A rank that dies in C++ (an abort, a segfault) or is sent SIGABRT prints where every
+    # Python thread was, instead of only torchrun's "exitcode: -6". (Test runners enable it
+    # themselves, on their own file.)
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
     trainer = None
     try:
         try:
@@ -424,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if trainer is not None:
             trainer.close()
+        # DDP and pending collectives hold the process group and tensors: free them now, while
+        # the interpreter is whole, so that no gloo/NCCL thread outlives the group and touches
+        # Python objects during interpreter shutdown (which aborts the process).
+        trainer = None
+        gc.collect()
         dist.destroy_distributed()
 
 
