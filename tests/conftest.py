@@ -87,6 +87,15 @@ def render_cache(tmp_path_factory: pytest.TempPathFactory) -> Render:
     return _cached
 
 
+def tool(name: str) -> str:
+    """Path of a validator; the suite fails (never skips) when one is missing."""
+    local = REPO_ROOT / "node_modules" / ".bin" / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed; run the test command from README.md")
+    return found
+
+
 def shared_file(relative: str, env_var: str, url: str | None = None) -> Path:
     """A file from ../shared, from the path in `env_var`, or downloaded from `url`.
 

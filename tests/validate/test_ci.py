@@ -14,14 +14,14 @@ validator is also shown a broken file once.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from answers import REPO_ROOT, answer_id, image_matrix, pairwise
+from answers import answer_id, image_matrix, pairwise
+from conftest import tool
 
 ANSWER_SETS = pairwise()
 GITHUB = [answers for answers in ANSWER_SETS if answers.get("ci_provider", "github") == "github"]
@@ -34,15 +34,6 @@ VERIFIED_ACTIONS = {
     "actions/setup-python": ("e797f83bcb11b83ae66e0230d6156d7c80228e7c", "v6.0.0"),
 }
 SCRIPTS = ("lint.sh", "test.sh", "smoke.sh", "build-image.sh", "install-cpu.sh")
-
-
-def tool(name: str) -> str:
-    """Path of a validator; the suite fails (never skips) when one is missing."""
-    local = REPO_ROOT / "node_modules" / ".bin" / name
-    found = str(local) if local.exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed; run the test command from README.md")
-    return found
 
 
 def expected_stack(answers: dict[str, Any]) -> dict[str, Any]:

@@ -12,26 +12,16 @@ everything fails the suite instead of passing it.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import json5
 import pytest
-from answers import REPO_ROOT, all_answer_sets, answer_id
-from conftest import shared_file
+from answers import all_answer_sets, answer_id
+from conftest import shared_file, tool
 
 ANSWER_SETS = all_answer_sets()
-
-
-def tool(name: str) -> str:
-    """Path of a validator; the suite fails (never skips) when one is missing."""
-    local = REPO_ROOT / "node_modules" / ".bin" / name
-    found = str(local) if local.exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed; run the test command from README.md")
-    return found
 
 
 def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

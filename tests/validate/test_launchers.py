@@ -21,15 +21,14 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from answers import REPO_ROOT, all_answer_sets, answer_id
-from conftest import shared_file
+from answers import all_answer_sets, answer_id
+from conftest import shared_file, tool
 
 ANSWER_SETS = all_answer_sets()
 MULTI_NODE = [answers for answers in ANSWER_SETS if answers.get("distributed") == "multi_node"]
@@ -54,15 +53,6 @@ FAKE_SCONTROL = """#!/usr/bin/env bash
 if [[ "$1 $2" == "show hostnames" ]]; then tr ',' '\\n' <<<"$3"
 else echo "$*" >>"$SCONTROL_LOG"; fi
 """
-
-
-def tool(name: str) -> str:
-    """Path of a validator; the suite fails (never skips) when one is missing."""
-    local = REPO_ROOT / "node_modules" / ".bin" / name
-    found = str(local) if local.exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed; run the test command from README.md")
-    return found
 
 
 def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
