@@ -335,15 +335,14 @@ class Trainer:
             self.save()
         return stop
 
-    def run(self, until_step: int) -> bool:
-        """Train until `until_step`; False when a preemption signal stopped it first."""
+    def run(self, until_step: int) -> None:
+        """Train until `until_step`, or until the step at which a preemption signal stops it."""
         while self.step < until_step:
             if self.step == self.kill_at_step:
                 os.kill(os.getpid(), signal.SIGKILL)
             self.train_step()
             if self.end_of_step():
-                return False
-        return True
+                return
 
     def fit(self) -> dict[str, Any]:
         """Train to max_steps (or a preemption), then write summary.json; returns it."""
