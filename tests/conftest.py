@@ -1,4 +1,4 @@
-"""Shared fixtures: render the template with given answers, find the shared material.
+"""Shared fixtures: render the template with given answers, find the vendored reference files.
 
 Rendering goes through copier's Python API (what the CLI calls) against the working tree,
 with tasks skipped unless a test asks for them, so each render costs well under a second.
@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import tempfile
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ import pytest
 from copier import run_copy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
 
 Render = Callable[..., Path]
 
@@ -96,30 +94,11 @@ def tool(name: str) -> str:
     return found
 
 
-def shared_file(relative: str, env_var: str, url: str | None = None) -> Path:
-    """A file from ../shared, from the path in `env_var`, or downloaded from `url`.
-
-    Fails loudly when none works: tests never skip because reference material is missing,
-    since a validator that silently does not run is a check that passes on broken output.
-    """
-    candidates = [SHARED / relative]
-    if os.environ.get(env_var):
-        candidates.insert(0, Path(os.environ[env_var]))
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    if url:
-        cache = REPO_ROOT / ".cache" / "shared" / relative
-        if not cache.is_file():
-            try:
-                with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
-                    data = response.read()
-            except OSError as error:
-                pytest.fail(
-                    f"{relative} not found locally and not downloadable ({error}); "
-                    f"set {env_var} to its path"
-                )
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_bytes(data)
-        return cache
-    pytest.fail(f"{relative} not found: set {env_var} to its path (looked at {candidates})")
+def vendored(relative: str) -> Path:
+    """A reference file this repository keeps (facts under data/sources/, schemas under
+    tests/schemas/): read from the checkout, never downloaded, so a clone anywhere runs the
+    suite offline. Fails, never skips, when the file is missing."""
+    path = REPO_ROOT / relative
+    if not path.is_file():
+        pytest.fail(f"{relative} is missing from the checkout; restore it with git")
+    return path

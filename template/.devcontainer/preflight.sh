@@ -13,7 +13,7 @@
 # CUDA release, torch build, architectures and driver requirements):
 #   1. NVIDIA driver (nvidia-smi) vs the driver the image's CUDA release needs
 #   2. each GPU's compute capability vs the architectures torch in the image is built
-#      for, and vs the project's gpu_generation answer
+#      for, and vs the project's GPU range (gpu_generation to newest_gpu_generation)
 #   3. Docker's NVIDIA runtime (skipped when docker is not installed, e.g. Podman)
 # Without an NVIDIA GPU (no nvidia-smi, macOS, driver not loaded) it prints one line:
 # the container runs in CPU mode.
@@ -23,6 +23,8 @@
 # wrong option.
 #
 # Usage: bash .devcontainer/preflight.sh [--help]
+#        bash .devcontainer/preflight.sh --capability CAP   check a GPU of compute
+#             capability CAP (e.g. 12.0) against the image, without having one
 # Environment:
 #   PREFLIGHT_SKIP=1     skip every check and exit 0 (escape hatch: set it in the
 #                        environment VS Code or `devcontainer up` is started from)
@@ -45,7 +47,6 @@ SCRIPT_DIR=$(CDPATH='' cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 STACK_ENV="$SCRIPT_DIR/stack.env"
 ERRORS=0
 WARNINGS=0
-TARGET_FIXED=
 
 say() { printf 'preflight: %s\n' "$*"; }
 ok() { say "OK: $*"; }
@@ -145,28 +146,23 @@ arch_match() {
     return 0
 }
 
-# generation_of CAP: the GENERATION_TABLE generation of a compute capability: the one
-# that lists it, else the one with the highest listed capability below it. Sets GEN
-# ("" when older than every generation), GEN_INDEX (0 = oldest), GEN_EXACT (1 when listed).
+# generation_of CAP: the GENERATION_TABLE generation that lists this compute capability.
+# Exact, like the doctor and the post-copy hook: a capability no generation lists (a
+# future 13.0, say) is unknown. Sets GEN ("" when unknown) and GEN_INDEX (0 = oldest).
 generation_of() {
-    local cap word gen caps c value best=-1 index=0
+    local cap word gen caps c value index=0
     cap=$(cap_value "$1")
     GEN=
     GEN_INDEX=-1
-    GEN_EXACT=0
     [ -n "$cap" ] || return 0
     for word in $GENERATION_TABLE; do
         gen=${word%%:*}
         caps=${word#*:}
         for c in ${caps//,/ }; do
             value=$(cap_value "$c")
-            [ -n "$value" ] || continue
-            if [ "$value" -eq "$cap" ]; then
-                GEN=$gen GEN_INDEX=$index GEN_EXACT=1
+            if [ -n "$value" ] && [ "$value" -eq "$cap" ]; then
+                GEN=$gen GEN_INDEX=$index
                 return 0
-            fi
-            if [ "$value" -lt "$cap" ] && [ "$value" -gt "$best" ]; then
-                best=$value GEN=$gen GEN_INDEX=$index
             fi
         done
         index=$((index + 1))
@@ -220,15 +216,18 @@ check_driver() {
     fi
 }
 
-# check_gpus DRIVER: every distinct GPU (names, caps and counts in the arrays) against
-# the image's architectures, then the oldest one against the gpu_generation answer.
+# check_gpus DRIVER: every distinct GPU (names, caps and counts in the arrays) against the
+# image's architectures and the project's GPU range (GPU_GENERATION to NEWEST_GPU_GENERATION).
+# A GPU runs the project when the image's arch list covers it, whatever its generation.
 check_gpus() {
-    local driver=$1 i label cap gen oldest_gen="" oldest_index=-1 target_index oldest_cap=""
-    local first_gen first_cap
+    local driver=$1 i label cap gen oldest_index newest_index first_gen first_cap range_fix
+    local oldest_here=-1 oldest_here_gen="" oldest_here_cap=""
     first_gen=${GENERATION_TABLE%% *}
     first_cap=${first_gen#*:}
     first_cap=${first_cap%%,*}
     first_gen=${first_gen%%:*}
+    oldest_index=$(generation_index "$GPU_GENERATION")
+    newest_index=$(generation_index "${NEWEST_GPU_GENERATION:-$GPU_GENERATION}")
     i=0
     while [ $i -lt ${#GPU_NAMES[@]} ]; do
         cap=${GPU_CAPS[$i]}
@@ -242,45 +241,60 @@ check_gpus() {
         generation_of "$cap"
         arch_match "$cap"
         gen=$GEN
-        if [ -n "$gen" ] && { [ "$oldest_index" -lt 0 ] || [ "$GEN_INDEX" -lt "$oldest_index" ]; }; then
-            oldest_index=$GEN_INDEX oldest_gen=$gen oldest_cap=$cap
+        # The answer that would bring this GPU into the project's range, if it is outside.
+        range_fix=
+        if [ -n "$gen" ] && [ "$GEN_INDEX" -lt "$oldest_index" ]; then
+            range_fix="gpu_generation=$gen"
+        elif [ -n "$gen" ] && [ "$GEN_INDEX" -gt "$newest_index" ]; then
+            range_fix="newest_gpu_generation=$gen"
+        fi
+        if [ -n "$gen" ] && { [ "$oldest_here" -lt 0 ] || [ "$GEN_INDEX" -lt "$oldest_here" ]; }; then
+            oldest_here=$GEN_INDEX oldest_here_gen=$gen oldest_here_cap=$cap
         fi
         if [ -z "$MATCH" ]; then
-            if [ -z "$gen" ]; then
+            if [ -n "$range_fix" ]; then
+                err "GPU $label ($cap, $gen) cannot run this image: torch $TORCH_VERSION is built for $IMAGE_ARCH_LIST, so CUDA calls would fail with \"no kernel image is available for execution on the device\"."
+                fix "copier update --trust --defaults --data $range_fix"
+            elif [ -z "$gen" ] && [ "$(cap_value "$cap")" -lt "$(cap_value "$first_cap")" ]; then
                 err "GPU $label (compute capability $cap) is older than $first_gen ($first_cap), the oldest generation this template supports: torch in this image has no kernels for it."
                 fix "use a $first_gen ($first_cap) or newer GPU; on this machine, train on CPU (--device cpu)"
+            elif [ -z "$gen" ]; then
+                err "GPU $label (compute capability $cap) is newer than every generation this template knows, and torch $TORCH_VERSION ($IMAGE_ARCH_LIST) has no kernels or PTX for it."
+                fix "update the template once it knows this GPU: copier update --trust --defaults"
             else
-                err "GPU $label ($cap, $gen) cannot run this image: torch $TORCH_VERSION is built for $IMAGE_ARCH_LIST, so CUDA calls would fail with \"no kernel image is available for execution on the device\"."
-                fix "copier update --trust --defaults --data gpu_generation=$gen"
-                TARGET_FIXED=$gen
+                err "GPU $label ($cap, $gen) cannot run this image: torch $TORCH_VERSION is built for $IMAGE_ARCH_LIST, and no image this template offers has kernels for it."
+                fix "Jetson GPUs need NVIDIA's Jetson (L4T) containers; on this machine, train on CPU (--device cpu)"
             fi
             continue
         fi
-        if [ -z "$gen" ]; then
-            warn "GPU $label (compute capability $cap) is older than $first_gen ($first_cap), the oldest generation this template supports: this image still has kernels for it ($MATCH_ARCH), but updates may drop them."
-        elif [ "$MATCH" = ptx ]; then
-            if [ "$GEN_EXACT" = 0 ]; then gen="$gen or newer"; fi
+        if [ "$MATCH" = ptx ]; then
             if [ -n "$DRIVER_TOOLKIT" ] && [ -n "$driver" ] && ! version_ge "$driver" "$DRIVER_TOOLKIT"; then
-                err "GPU $label ($cap, $gen) runs this image only through PTX JIT from $MATCH_ARCH, which needs driver >= $DRIVER_TOOLKIT: with driver $driver, CUDA calls would fail."
+                err "GPU $label ($cap, ${gen:-unknown generation}) runs this image only through PTX JIT from $MATCH_ARCH, which needs driver >= $DRIVER_TOOLKIT: with driver $driver, CUDA calls would fail."
                 fix "upgrade the host driver to >= $DRIVER_TOOLKIT"
             else
-                ok "GPU $label ($cap, $gen) runs this image through PTX JIT from $MATCH_ARCH (the first run of each kernel is slow)"
+                ok "GPU $label ($cap, ${gen:-unknown generation}) runs this image through PTX JIT from $MATCH_ARCH (the first run of each kernel is slow)"
             fi
+        elif [ -n "$range_fix" ]; then
+            if [ "$GEN_INDEX" -lt "$oldest_index" ]; then
+                warn "GPU $label ($cap, $gen) runs this image, but it is older than the project's GPU range ($FLEET_LABEL): an update may drop its kernels, and the defaults chosen for the range (bf16 autocast, TF32) may not fit it."
+            else
+                warn "GPU $label ($cap, $gen) runs this image, but it is newer than the project's GPU range ($FLEET_LABEL): an update may drop its kernels."
+            fi
+            fix "copier update --trust --defaults --data $range_fix"
+        elif [ -z "$gen" ] && [ "$(cap_value "$cap")" -lt "$(cap_value "$first_cap")" ]; then
+            warn "GPU $label (compute capability $cap) is older than $first_gen ($first_cap), the oldest generation this template supports: this image still has kernels for it ($MATCH_ARCH), but updates may drop them."
+        elif [ -z "$gen" ]; then
+            warn "GPU $label (compute capability $cap) belongs to no generation this template knows; this image still has native kernels for it ($MATCH_ARCH)."
         else
             ok "GPU $label ($cap, $gen) runs this image"
         fi
     done
 
-    # gpu_generation is the oldest GPU the project must run on: compare the oldest here.
-    [ -n "$oldest_gen" ] || return 0
-    [ "$oldest_gen" != "$GPU_GENERATION" ] || return 0
-    [ "$oldest_gen" != "$TARGET_FIXED" ] || return 0
-    target_index=$(generation_index "$GPU_GENERATION")
-    if [ "$oldest_index" -lt "$target_index" ]; then
-        warn "this project targets $GPU_GENERATION_LABEL (gpu_generation=$GPU_GENERATION), but this host's GPU is older ($oldest_gen, $oldest_cap): it runs, but defaults chosen for $GPU_GENERATION (bf16 autocast, TF32, the image's CUDA release) may not fit it."
-        fix "copier update --trust --defaults --data gpu_generation=$oldest_gen"
-    else
-        note "this host's GPU ($oldest_gen, $oldest_cap) is newer than the project's target ($GPU_GENERATION): fine; if every machine the project runs on is that new, a stack for it: copier update --trust --defaults --data gpu_generation=$oldest_gen"
+    # GPU_GENERATION is the oldest GPU the project must run on; when every GPU here is newer,
+    # a narrower range may get a newer stack (a note, nothing is wrong).
+    [ -n "$oldest_here_gen" ] && [ $ERRORS -eq 0 ] || return 0
+    if [ "$oldest_here" -gt "$oldest_index" ] && [ "$oldest_here" -le "$newest_index" ]; then
+        note "this host's oldest GPU ($oldest_here_gen, $oldest_here_cap) is newer than the project's oldest target ($GPU_GENERATION): fine; if every machine the project runs on is that new, a stack for it: copier update --trust --defaults --data gpu_generation=$oldest_here_gen"
     fi
 }
 
@@ -331,11 +345,34 @@ check_docker() {
     fi
 }
 
+# check_capability CAP: the GPU check alone, for a GPU this host may not have.
+check_capability() {
+    if [ -z "$(cap_value "$1")" ]; then
+        say "--capability needs a compute capability such as 8.6 or 12.0, not '$1'"
+        return 2
+    fi
+    if [ ! -f "$STACK_ENV" ]; then
+        say "WARNING: $STACK_ENV not found (it comes from copier): nothing to check against."
+        return 1
+    fi
+    # shellcheck source=/dev/null
+    . "$STACK_ENV"
+    GPU_NAMES=("sm_${1//./}")
+    GPU_CAPS=("$1")
+    GPU_COUNTS=(1)
+    check_gpus ""
+    [ $ERRORS -eq 0 ]
+}
+
 main() {
     case ${1:-} in
         -h | --help)
             usage
             return 0
+            ;;
+        --capability)
+            check_capability "${2:-}"
+            return
             ;;
         '') ;;
         *)

@@ -25,6 +25,8 @@ PUBLIC_INTERFACE: dict[str, Any] = {
     "package_name": None,
     "task_type": ["cv", "nlp", "audio"],
     "gpu_generation": ["volta", "turing", "ampere", "ada", "hopper", "blackwell"],
+    # From gpu_generation up, rendered from the image matrix (the older ones refused).
+    "newest_gpu_generation": ["volta", "turing", "ampere", "ada", "hopper", "blackwell"],
     "distributed": ["none", "single_node", "multi_node"],
     "cluster": ["kubernetes", "slurm", "both"],
     "image_family": ["pytorch", "ngc"],
@@ -40,6 +42,7 @@ PUBLIC_INTERFACE: dict[str, Any] = {
 DESIGN_DEFAULTS = {
     "task_type": "cv",
     "gpu_generation": "ampere",
+    "newest_gpu_generation": "blackwell",
     "distributed": "single_node",
     "image_family": "pytorch",
     "platform": "linux/amd64",

@@ -19,7 +19,7 @@ from typing import Any
 import json5
 import pytest
 from answers import all_answer_sets, answer_id
-from conftest import shared_file, tool
+from conftest import vendored, tool
 
 ANSWER_SETS = all_answer_sets()
 
@@ -31,11 +31,7 @@ def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedPr
 
 
 def devcontainer_schema() -> Path:
-    return shared_file(
-        "schemas/devContainer.base.schema.json",
-        "DEVCONTAINER_SCHEMA",
-        "https://raw.githubusercontent.com/devcontainers/spec/main/schemas/devContainer.base.schema.json",
-    )
+    return vendored("tests/schemas/devContainer.base.schema.json")
 
 
 def check_devcontainer_schema(path: Path) -> subprocess.CompletedProcess[str]:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from answers import all_answer_sets, answer_id
-from conftest import shared_file, tool
+from conftest import vendored, tool
 
 ANSWER_SETS = all_answer_sets()
 MULTI_NODE = [answers for answers in ANSWER_SETS if answers.get("distributed") == "multi_node"]
@@ -230,17 +230,9 @@ def strict(schema: Any) -> Any:
 
 
 def trainjob_schema_data() -> dict[str, Any]:
-    """TrainJob's openAPIV3Schema: ../shared's copy, $TRAINJOB_SCHEMA, or lifted from the CRD."""
-    path = shared_file(
-        "schemas/trainjob.trainer.kubeflow.org.v1alpha1.schema.json",
-        "TRAINJOB_SCHEMA",
-        "https://raw.githubusercontent.com/kubeflow/trainer/v2.3.0/"
-        "manifests/base/crds/trainer.kubeflow.org_trainjobs.yaml",
-    )
-    data = yaml.safe_load(path.read_text())  # JSON is YAML too
-    if data.get("kind") == "CustomResourceDefinition":
-        data = data["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return data
+    """TrainJob's openAPIV3Schema, as vendored in tests/schemas (see its README)."""
+    path = vendored("tests/schemas/trainjob.trainer.kubeflow.org.v1alpha1.schema.json")
+    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="session")

@@ -45,16 +45,6 @@ MIB = 1024**2
 SHM_PER_WORKER = 512 * MIB
 SHM_FLOOR = 1 * GIB
 
-# Compute capability major -> (minor -> generation), as in the template's image matrix.
-# Blackwell spans two majors (10.x data centre, 12.x workstation and GeForce).
-GENERATIONS = {
-    7: {0: "volta", 2: "volta", 5: "turing"},
-    8: {0: "ampere", 6: "ampere", 7: "ampere", 9: "ada"},
-    9: {0: "hopper"},
-    10: {None: "blackwell"},
-    12: {None: "blackwell"},
-}
-
 NO_KERNEL_IMAGE = "CUDA error: no kernel image is available for execution on the device"
 
 
@@ -80,9 +70,28 @@ class Check:
 
 
 def generation_for_capability(major: int, minor: int) -> str | None:
-    """The template's `gpu_generation` answer for a compute capability, or None if unknown."""
-    minors = GENERATIONS.get(major, {})
-    return minors.get(minor) or minors.get(None)
+    """The template's generation answer for a compute capability, or None if unknown.
+
+    Exact: a capability the template's table does not list (a future 13.0, say) belongs to
+    no known generation. The host preflight and the post-copy hook read the same table.
+    """
+    capability = f"{major}.{minor}"
+    for generation, capabilities in stack.GENERATIONS.items():
+        if capability in capabilities:
+            return generation
+    return None
+
+
+def range_fix(generation: str | None) -> str | None:
+    """The answer that brings a generation outside the project's GPU range into it."""
+    order = list(stack.GENERATIONS)
+    if generation not in order:
+        return None
+    if order.index(generation) < order.index(stack.GPU_GENERATION):
+        return f"gpu_generation={generation}"
+    if order.index(generation) > order.index(stack.NEWEST_GPU_GENERATION):
+        return f"newest_gpu_generation={generation}"
+    return None
 
 
 def parse_arch(arch: str) -> tuple[str, int, int, str] | None:
@@ -144,12 +153,14 @@ def version_matches(installed: str, expected: str) -> bool:
     """Whether torch `installed` satisfies `==expected`, as pip reads it.
 
     Without a local label ("2.9.0") the installed local label ("+cu128") is ignored; with one
-    ("2.9.0a0+abc.nv25.06", NGC) the whole string must match; "2.9.*" matches any 2.9 release.
+    ("2.9.0a0+abc", NGC) it must match up to NGC's own suffix (".nv25.10"); "2.9.*" matches any
+    2.9 release.
     """
     if expected.endswith(".*"):
         return installed.split("+")[0].startswith(expected[:-1])
     if "+" in expected:
-        return installed == expected
+        # NGC builds append the release to the local label: 2.14.0a0+b2c75dd062.nv26.09.
+        return installed == expected or installed.startswith(expected + ".")
     return installed.split("+")[0] == expected
 
 
@@ -193,8 +204,13 @@ def import_torch() -> ModuleType | None:
 
 
 def check_python() -> Check:
-    """Report the interpreter; informational, the image decides it."""
-    return Check("python", INFO, f"{platform.python_version()} at {sys.executable}")
+    """The interpreter, next to the image's: informational, since a CPU venv on a laptop may
+    run another Python than the image on purpose."""
+    running = platform.python_version()
+    detail = f"{running} at {sys.executable}"
+    if major_minor(running) == stack.PYTHON_VERSION:
+        return Check("python", OK, f"{detail}: the image's Python")
+    return Check("python", INFO, f"{detail} (the image has Python {stack.PYTHON_VERSION})")
 
 
 def check_torch(torch: ModuleType | None) -> Check:
@@ -282,16 +298,31 @@ def check_device_arch(
     match = matching_arch(capability, arch_list)
     if match:
         return Check(f"gpu {index}", OK, f"{label}: torch has {match}")
-    answer = generation or f"<the generation of compute capability {major}.{minor}>"
+    fix = range_fix(generation)
+    if fix:
+        advice = (
+            f"copier update --trust --defaults --data {fix}, then rebuild the container: the "
+            "image then carries this GPU's architecture."
+        )
+    elif generation is None:
+        advice = (
+            f"compute capability {major}.{minor} is newer than every generation this template "
+            "knows: update the template (copier update --trust --defaults) once it knows it, "
+            "then rebuild the container."
+        )
+    else:
+        advice = (
+            f"no image the template offers has kernels for sm_{major}{minor}: Jetson GPUs need "
+            "NVIDIA's Jetson (L4T) containers."
+        )
     return Check(
         f"gpu {index}",
         FAIL,
         f"{label} is not in this torch build's arch list [{' '.join(arch_list)}]. torch imports "
         f'and allocates memory fine, then the first kernel fails with "{NO_KERNEL_IMAGE}". '
-        f"This project was generated for {stack.GPU_GENERATION_LABEL} GPUs "
+        f"This project was generated for {stack.FLEET_LABEL} GPUs "
         f"(image arch list {stack.IMAGE_ARCH_LIST}).",
-        f"copier update --trust --defaults --data gpu_generation={answer}, "
-        "then rebuild the container.",
+        advice,
     )
 
 
@@ -326,7 +357,7 @@ def check_amp_dtype(torch: ModuleType) -> Check:
     return Check(
         "amp dtype",
         WARN,
-        f"the project trains in bfloat16 ({stack.GPU_GENERATION_LABEL} or newer) but this GPU "
+        f"the project trains in bfloat16 ({stack.FLEET_LABEL}) but this GPU "
         "has no native bfloat16: mixed precision will be slow or fail",
         "Run on the GPU generation the project was generated for, or regenerate for this one "
         "(copier update --trust --defaults --data gpu_generation=...), which trains in float16.",
@@ -513,6 +544,9 @@ def collect_versions(torch: ModuleType | None, cuda_available: bool) -> dict[str
             versions["arch_list"] = list(torch.cuda.get_arch_list())
     versions["stack"] = {
         "gpu_generation": stack.GPU_GENERATION,
+        "newest_gpu_generation": stack.NEWEST_GPU_GENERATION,
+        "image": stack.IMAGE,
+        "python": stack.PYTHON_VERSION,
         "torch": stack.TORCH_VERSION,
         "cuda": stack.CUDA_VERSION,
         "arch_list": stack.IMAGE_ARCH_LIST,
@@ -561,7 +595,7 @@ def render_text(checks: list[Check], versions: dict[str, Any]) -> str:
             f"{key} {versions[key] or '-'}" for key in ("python", "torch", "cuda", "cudnn", "nccl")
         ),
         (
-            f"  generated for: {stack.GPU_GENERATION_LABEL} GPUs, torch {expected['torch']}, "
+            f"  generated for: {stack.FLEET_LABEL} GPUs, torch {expected['torch']}, "
             f"CUDA {expected['cuda']}, arch list {expected['arch_list']}, "
             f"AMP {expected['amp_dtype']}, shm {expected['shm_size']}"
         ),
