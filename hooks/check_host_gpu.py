@@ -124,6 +124,16 @@ def verdict(name: str, capability: str, stack: dict[str, str], destination: str)
     elif generation and order.index(generation) > order.index(newest):
         fix = recopy.format(f"newest_gpu_generation={generation}")
 
+    first = order[0]
+    older_than_all = generation is None and capability_key(capability) < capability_key(
+        table[first][0]
+    )
+    if match == "sass" and older_than_all:
+        return (
+            f"{PREFIX} {gpu} is older than {first} ({table[first][0]}), the oldest generation "
+            f"this template supports: the image still has kernels for it ({entry}), but an "
+            "update may drop them."
+        )
     if match == "sass":
         if fix is None:
             return None
@@ -145,8 +155,7 @@ def verdict(name: str, capability: str, stack: dict[str, str], destination: str)
     )
     if fix:
         return f"{reason} To include it:\n  {fix}"
-    first = order[0]
-    if generation is None and capability_key(capability) < capability_key(table[first][0]):
+    if older_than_all:
         return f"{reason} It is older than {first} ({table[first][0]}), which no image supports."
     if generation is None:
         return (

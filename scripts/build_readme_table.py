@@ -4,6 +4,10 @@ The table sits between the markers `<!-- gpu-image-table:start -->` and
 `<!-- gpu-image-table:end -->` in README.md; everything else in the README is hand-written.
 A test runs `--check`, so the table cannot drift from the data copier actually uses.
 
+One row per image family, platform and oldest GPU generation: the image `latest` resolves to
+for the default range (up to the newest generation the template knows, runtime flavor), and
+what a range that ends earlier gets instead.
+
 Usage: python scripts/build_readme_table.py [--check]
 """
 
@@ -21,31 +25,56 @@ README = ROOT / "README.md"
 MATRIX = ROOT / "data" / "image-matrix.yml"
 START = "<!-- gpu-image-table:start -->"
 END = "<!-- gpu-image-table:end -->"
+ROWS = (("pytorch", "linux/amd64"), ("ngc", "linux/amd64"), ("ngc", "linux/arm64"))
+
+
+def latest(matrix: dict, family: str, platform: str, fleet: str) -> tuple[dict, dict] | None:
+    """(table, stack) of `latest` for a range, runtime flavor (devel where only it exists)."""
+    flavors = matrix["candidates"].get(family, {}).get(platform, {}).get(fleet, {})
+    table_id = flavors.get("runtime") or flavors.get("devel")
+    if not table_id:
+        return None
+    table = matrix["tables"][table_id]
+    return table, matrix["stacks"][next(iter(table["lines"].values()))]
+
+
+def short(stack: dict) -> str:
+    return f"torch {stack['torch_line']} (CUDA {stack['cuda']})"
 
 
 def table(matrix: dict) -> str:
+    order = list(matrix["generations"])
+    newest = order[-1]
     rows = [
-        "| GPU generation (answer) | Examples | Image with `torch_version: latest` | CUDA | "
-        "Driver (toolkit / minimum) | AMP | Also offered |",
+        f"| Oldest GPU (`gpu_generation`) | Examples | Image for the range up to {newest.title()}"
+        " (`latest`) | torch / CUDA / Python | Driver (recommended / minimum) | AMP "
+        "| A range that ends earlier |",
         "|---|---|---|---|---|---|---|",
     ]
-    for family in ("pytorch", "ngc"):
-        for key, generation in matrix["generations"].items():
-            tables = matrix["candidates"][family]["linux/amd64"].get(key, {})
-            runtime = tables.get("runtime") or tables.get("devel")
-            if not runtime:
+    for family, platform in ROWS:
+        for index, key in enumerate(order):
+            generation = matrix["generations"][key]
+            found = latest(matrix, family, platform, f"{key}-{newest}")
+            if not found:
                 continue
-            lines = list(runtime["stacks"])
-            stack = matrix["stacks"][runtime["stacks"][lines[0]]]
-            arm = "linux/arm64" in stack["platforms"] and family == "ngc"
+            table_, stack = found
+            earlier = []
+            for end in reversed(order[index:-1]):
+                narrower = latest(matrix, family, platform, f"{key}-{end}")
+                if narrower and short(narrower[1]) != short(stack):
+                    if not earlier or not earlier[-1].endswith(short(narrower[1])):
+                        earlier.append(f"to {matrix['generations'][end]['label']}: "
+                                       f"{short(narrower[1])}")  # fmt: skip
+            where = "" if family == "pytorch" else f" ({platform.split('/')[1]})"
+            sid = next(iter(table_["lines"].values()))
             rows.append(
                 f"| `{key}` {generation['label']} ({generation['sms']}) "
                 f"| {', '.join(generation['examples'][:3])} "
-                f"| `{stack['image']}`{' (amd64, arm64)' if arm else ''} "
-                f"| {stack['cuda']} "
-                f"| {stack['driver_toolkit'] or 'not published'} / {stack['driver_floor']} "
+                f"| `{stack['image']}`{where} "
+                f"| {stack['torch']} / {stack['cuda']} / {stack['python']} "
+                f"| {stack['driver_toolkit'] or 'not published'} / {table_['floors'][sid]} "
                 f"| {'bf16' if generation['bf16'] else 'fp16'} "
-                f"| torch {', '.join(lines[1:]) or '-'} |"
+                f"| {'; '.join(earlier) or 'the same'} |"
             )
     return "\n".join(rows)
 
@@ -62,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
     args = parser.parse_args(argv)
-    text = rendered_readme()
     if START not in README.read_text() or END not in README.read_text():
         print(f"README.md lacks the markers {START} ... {END}", file=sys.stderr)
         return 1
+    text = rendered_readme()
     if args.check:
         if README.read_text() != text:
             print("README.md's GPU table is out of date: run scripts/build_readme_table.py")

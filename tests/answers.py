@@ -1,7 +1,9 @@
 """Answer sets the render and validate levels run over.
 
 - `full_matrix()`: every task_type x gpu_generation x distributed combination (54), the other
-  answers at their defaults.
+  answers at their defaults (so the GPU range ends at the newest generation).
+- `fleet_sets()`: every (gpu_generation, newest_gpu_generation) pair for each image family and
+  platform, the ones the template accepts (`fleet_sets(valid=False)`: the ones it refuses).
 - `pairwise()`: every pair of values of every two questions appears in at least one answer set,
   restricted to combinations the template accepts (e.g. linux/arm64 only with NGC).
 
@@ -28,6 +30,7 @@ DISTRIBUTED = ("none", "single_node", "multi_node")
 # The other questions, with the values the pairwise sets combine. "pinned" stands for an
 # explicit, valid, non-newest torch line, looked up per combination.
 OTHER_VALUES: dict[str, tuple[Any, ...]] = {
+    "newest_gpu_generation": GENERATIONS,
     "image_family": ("pytorch", "ngc"),
     "platform": ("linux/amd64", "linux/arm64"),
     "image_flavor": ("runtime", "devel"),
@@ -47,16 +50,37 @@ def image_matrix() -> dict[str, Any]:
     return json.loads(yaml.safe_load(text)["image_matrix"]["default"])
 
 
-def candidate_lines(answers: dict[str, Any]) -> list[str]:
-    """Torch lines the template offers for these answers, newest first ([] if refused)."""
-    table = (
-        image_matrix()["candidates"]
+def table_for(answers: dict[str, Any]) -> dict[str, Any] | None:
+    """The image matrix's table of stacks for these answers, or None when refused."""
+    matrix = image_matrix()
+    oldest = answers.get("gpu_generation", "ampere")
+    newest = answers.get("newest_gpu_generation", GENERATIONS[-1])
+    table_id = (
+        matrix["candidates"]
         .get(answers.get("image_family", "pytorch"), {})
         .get(answers.get("platform", "linux/amd64"), {})
-        .get(answers.get("gpu_generation", "ampere"), {})
-        .get(answers.get("image_flavor", "runtime"), {})
+        .get(f"{oldest}-{newest}", {})
+        .get(answers.get("image_flavor", "runtime"))
     )
-    return list(table.get("stacks", {}))
+    return matrix["tables"][table_id] if table_id else None
+
+
+def candidate_lines(answers: dict[str, Any]) -> list[str]:
+    """Torch lines the template offers for these answers, newest first ([] if refused)."""
+    table = table_for(answers)
+    return list(table["lines"]) if table else []
+
+
+def expected_stack(answers: dict[str, Any]) -> dict[str, Any]:
+    """The stack copier should resolve for these answers (the table's entry for torch_version),
+    with the fleet's driver floor."""
+    table = table_for(answers)
+    assert table, answers
+    version = answers.get("torch_version", "latest")
+    stack_id = (
+        next(iter(table["lines"].values())) if version == "latest" else table["choices"][version]
+    )
+    return {**image_matrix()["stacks"][stack_id], "driver_floor": table["floors"][stack_id]}
 
 
 def resolve(answers: dict[str, Any]) -> dict[str, Any] | None:
@@ -75,6 +99,26 @@ def resolve(answers: dict[str, Any]) -> dict[str, Any] | None:
 
 def answer_id(answers: dict[str, Any]) -> str:
     return "-".join(str(value).replace("/", "_") for value in answers.values())
+
+
+def fleet_sets(valid: bool = True) -> list[dict[str, Any]]:
+    """Every GPU range for each image family and platform: the accepted or the refused ones."""
+    sets = []
+    for family, platform in (
+        ("pytorch", "linux/amd64"),
+        ("ngc", "linux/amd64"),
+        ("ngc", "linux/arm64"),
+    ):
+        for start, end in itertools.combinations_with_replacement(range(len(GENERATIONS)), 2):
+            answers = {
+                "image_family": family,
+                "platform": platform,
+                "gpu_generation": GENERATIONS[start],
+                "newest_gpu_generation": GENERATIONS[end],
+            }
+            if bool(candidate_lines(answers)) == valid:
+                sets.append(answers)
+    return sets
 
 
 def full_matrix() -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Render level: every answer set renders, every data file parses, conditional files follow
-the answers, and the base image is named exactly once."""
+the answers, and the base image is named exactly once. Every GPU range of each image family
+and platform renders with the stack the image matrix gives it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,18 @@ from typing import Any
 import json5
 import pytest
 import yaml
-from answers import REPO_ROOT, all_answer_sets, answer_id, image_matrix
+from answers import (
+    REPO_ROOT,
+    all_answer_sets,
+    answer_id,
+    expected_stack,
+    fleet_sets,
+    image_matrix,
+)
+from copier._template import load_template_config
 
 ANSWER_SETS = all_answer_sets()
+FLEET_SETS = fleet_sets()
 # Any image reference of either family, whatever its version.
 IMAGE_REFERENCE = re.compile(r"(?:pytorch/pytorch|nvcr\.io/nvidia/pytorch):[\w.+-]+")
 # Jinja left unrendered, written the way this template writes it ("{{ name }}", "{% if %}").
@@ -24,16 +34,6 @@ UNRENDERED = re.compile(r"(?<!\$)\{\{ |\{%-? |-?%\}")
 
 def project_files(project: Path) -> list[Path]:
     return [p for p in sorted(project.rglob("*")) if p.is_file() and ".git" not in p.parts]
-
-
-def expected_stack(answers: dict[str, Any]) -> dict[str, Any]:
-    matrix = image_matrix()
-    table = matrix["candidates"][answers.get("image_family", "pytorch")][
-        answers.get("platform", "linux/amd64")
-    ][answers["gpu_generation"]][answers.get("image_flavor", "runtime")]["stacks"]
-    version = answers.get("torch_version", "latest")
-    stack_id = next(iter(table.values())) if version == "latest" else table[version]
-    return matrix["stacks"][stack_id]
 
 
 @pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
@@ -79,31 +79,65 @@ def test_base_image_named_once_in_the_dockerfile(render_cache, answers: dict[str
     assert "FROM ${BASE_IMAGE} AS base" in dockerfile
 
 
-@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
-def test_stack_values_reach_every_consumer(render_cache, answers: dict[str, Any]) -> None:
-    project = render_cache(answers)
+def read_stack_env(project: Path) -> dict[str, str]:
+    return {
+        key: value.strip('"')
+        for key, _, value in (
+            line.partition("=")
+            for line in (project / ".devcontainer" / "stack.env").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+    }
+
+
+def check_stack_reaches_every_consumer(project: Path, answers: dict[str, Any]) -> None:
+    """The resolved stack, driver floor, Python and GPU range in every file that names them."""
     stack = expected_stack(answers)
-    generation = image_matrix()["generations"][answers["gpu_generation"]]
-    env = dict(
-        line.split("=", 1)
-        for line in (project / ".devcontainer" / "stack.env").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
+    matrix = image_matrix()
+    oldest = answers.get("gpu_generation", "ampere")
+    newest = answers.get("newest_gpu_generation", list(matrix["generations"])[-1])
+    generation = matrix["generations"][oldest]
+    fleet = matrix["fleets"][f"{oldest}-{newest}"]
+    env = read_stack_env(project)
     assert env["CUDA_VERSION"] == stack["cuda"]
     assert env["DRIVER_FLOOR"] == stack["driver_floor"]
     assert env["DRIVER_TOOLKIT"] == (stack["driver_toolkit"] or "")
-    assert env["IMAGE_ARCH_LIST"] == f'"{stack["arch_list"]}"'
+    assert env["IMAGE_ARCH_LIST"] == stack["arch_list"]
+    assert env["PYTHON_VERSION"] == stack["python"]
+    assert (env["GPU_GENERATION"], env["NEWEST_GPU_GENERATION"]) == (oldest, newest)
+    assert env["FLEET_LABEL"] == fleet["label"]
     module = (project / "src" / "project" / "stack.py").read_text()
     namespace: dict[str, Any] = {}
     exec(compile(module, "stack.py", "exec"), namespace)  # noqa: S102 - our own render
     assert namespace["AMP_DTYPE"] == ("bfloat16" if generation["bf16"] else "float16")
     assert namespace["TF32"] is generation["tf32"]
     assert namespace["CUDA_VERSION"] == stack["cuda"]
+    assert namespace["PYTHON_VERSION"] == stack["python"]
+    assert namespace["COMPUTE_CAPABILITIES"] == fleet["required_sass"]
     dockerfile = (project / ".devcontainer" / "Dockerfile").read_text()
-    arch_list = generation["extension_arch_lists"][stack["arch_list"]]
-    assert f'TORCH_CUDA_ARCH_LIST="{arch_list}"' in dockerfile
-    # The arch list for extensions starts at the answered generation.
-    assert arch_list.split(";")[0].replace("+PTX", "") == generation["required_sass"][0]
+    # Extensions compile for every GPU of the range, and PTX of the newest for later ones.
+    assert f'TORCH_CUDA_ARCH_LIST="{fleet["extension_arch_list"]}"' in dockerfile
+    assert fleet["extension_arch_list"] == ";".join(fleet["required_sass"]) + "+PTX"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={stack['python']}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + stack["python"].replace(".", "")
+    readme = (project / "README.md").read_text()
+    assert f"| Python in the image | {stack['python']} (" in readme
+    assert f"| {fleet['label']} ({fleet['sms']}) |" in readme
+    for ci in (project / ".github" / "workflows" / "ci.yml", project / ".gitlab-ci.yml"):
+        if ci.exists():
+            assert f'PYTHON_VERSION: "{stack["python"]}"' in ci.read_text(), ci
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
+def test_stack_values_reach_every_consumer(render_cache, answers: dict[str, Any]) -> None:
+    check_stack_reaches_every_consumer(render_cache(answers), answers)
+
+
+@pytest.mark.parametrize("answers", FLEET_SETS, ids=answer_id)
+def test_every_gpu_range_renders_its_stack(render_cache, answers: dict[str, Any]) -> None:
+    """Every (oldest, newest) pair of each family and platform the template accepts."""
+    check_stack_reaches_every_consumer(render_cache(answers), answers)
 
 
 @pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
@@ -130,7 +164,10 @@ def test_answers_file_records_every_question(render_cache, answers: dict[str, An
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
     for key, value in answers.items():
         assert recorded[key] == value
-    # Computed values are never stored, so `copier update` recomputes the stack.
-    for computed in ("base_image", "stack", "stack_id", "cuda", "torch", "image_matrix"):
-        assert computed not in recorded
+    # Computed values (`when: false` in copier.yml) are never stored, so `copier update`
+    # recomputes the stack; every answered question is.
+    config = load_template_config(REPO_ROOT / "copier.yml")
+    computed = [key for key, q in config.items() if isinstance(q, dict) and q.get("when") is False]
+    assert {"stack", "fleet", "image_matrix"} <= set(computed)
+    assert not set(computed) & set(recorded), set(computed) & set(recorded)
     assert ("cluster" in recorded) == (answers["distributed"] == "multi_node")

@@ -28,11 +28,52 @@ def test_python_names_file_is_up_to_date() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def python_names() -> dict:
+    return copier_json_question(REPO_ROOT / "data" / "python-names.yml", "python_names")
+
+
 def test_python_names_cover_this_interpreters_stdlib() -> None:
-    names = copier_json_question(REPO_ROOT / "data" / "python-names.yml", "python_names")
-    public = {name for name in sys.stdlib_module_names if not name.startswith("_")}
-    assert public <= set(names["stdlib"])
-    assert {"torch", "tests", "test"} <= set(names["shadowed_packages"])
+    names = python_names()
+    assert set(sys.stdlib_module_names) <= set(names["stdlib"])
+    assert {"__future__", "_thread"} <= set(names["stdlib"])
+    assert {"tests", "test", "sitecustomize", "usercustomize"} <= set(names["reserved"])
+
+
+def requirement_lines(text: str) -> list[str]:
+    return [
+        line.split("#")[0].strip()
+        for line in text.splitlines()
+        if line.split("#")[0].strip() and "{" not in line
+    ]
+
+
+def test_every_requirement_of_the_project_is_a_refused_name() -> None:
+    """Each requirement line of the generated project, and each task's packages, appear as
+    the name they are imported by (derived: a new requirement is refused without a second
+    list to edit)."""
+    names = python_names()["dependencies"]
+    folder = REPO_ROOT / "template" / "requirements"
+    common = [
+        line
+        for path in folder.iterdir()
+        if ".txt" in path.name and not path.name.endswith(".jinja")
+        for line in requirement_lines(path.read_text())
+    ]
+    assert common, "the requirement files were found"
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import build_python_names
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    for line in common:
+        dist = build_python_names.requirement_names([line])[0]
+        assert set(build_python_names.import_names([dist])) <= set(names["common"]), line
+    profiles = yaml.safe_load((REPO_ROOT / "data" / "task-profiles.yml").read_text())
+    for task, profile in profiles["task_profiles"]["default"].items():
+        imports = build_python_names.import_names(profile["pip_packages"])
+        assert set(imports) == set(names[task]), task
+    assert {"numpy", "yaml", "tqdm", "torch"} <= set(names["common"])
+    assert {"pil", "cv2"} <= set(names["cv"]) and "tokenizers" in names["nlp"]
 
 
 def test_readme_gpu_table_matches_the_image_matrix() -> None:

@@ -186,7 +186,6 @@ def test_stack_env_and_stack_py_name_the_same_stack(project: Path, doctor: Modul
         "NEWEST_GPU_GENERATION": stack.NEWEST_GPU_GENERATION,
         "FLEET_LABEL": stack.FLEET_LABEL,
         "IMAGE_ARCH_LIST": stack.IMAGE_ARCH_LIST,
-        "IMAGE": stack.IMAGE,
         "TORCH_VERSION": stack.TORCH_VERSION,
         "CUDA_VERSION": stack.CUDA_VERSION,
         "PYTHON_VERSION": stack.PYTHON_VERSION,

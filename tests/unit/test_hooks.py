@@ -3,8 +3,9 @@
 - init_git: makes a fresh project a git repository with one commit, so `copier update` works
   later. Git runs against a temporary HOME with no system config and a ceiling directory, so
   neither this machine's git identity nor a repository above the temp folder leaks in.
-- check_host_gpu: a fake `nvidia-smi` on PATH prints canned GPUs; the hook warns only when
-  they belong to another generation than the answer, and always exits 0.
+- check_host_gpu: a fake `nvidia-smi` on PATH prints canned GPUs; against a rendered project's
+  stack.env, the hook is silent for GPUs in the range that the image runs, and otherwise says
+  whether the image runs them and which recopy includes them; it always exits 0.
 - Finally the whole flow through copier with tasks on: a clean, committed project.
 """
 
@@ -19,11 +20,10 @@ from types import ModuleType
 
 import plumbum
 import pytest
-from conftest import REPO_ROOT, Render
+from conftest import REPO_ROOT, Render, render_project
 
 INIT_GIT = REPO_ROOT / "hooks" / "init_git.py"
 CHECK_HOST_GPU = REPO_ROOT / "hooks" / "check_host_gpu.py"
-MATRIX = REPO_ROOT / "data" / "image-matrix.yml"
 FIRST_COMMIT = "Initial commit from copier-pytorch-cuda"
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -264,7 +264,19 @@ def test_init_git_asks_on_a_terminal(
 # --- check_host_gpu ---------------------------------------------------------------------------
 
 QUERY_ARGS = "--query-gpu=name,compute_cap --format=csv,noheader"
-RECOPY = "copier recopy --trust --overwrite --defaults --data gpu_generation="
+RECOPY = "copier recopy --trust --overwrite --defaults --data "
+# Rendered once per module: the project's stack.env is what the hook reads.
+PROJECTS = {
+    "default": {},  # Ampere to Blackwell, torch 2.14 on CUDA 13.2 (7.5 ... 12.0+PTX)
+    "volta": {"gpu_generation": "volta", "newest_gpu_generation": "volta"},  # cu126
+    "volta-hopper": {"gpu_generation": "volta", "newest_gpu_generation": "hopper"},  # cu126
+}
+
+
+@pytest.fixture(scope="module")
+def hook_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hook-projects")
+    return {key: render_project(root / key, answers) for key, answers in PROJECTS.items()}
 
 
 def fake_nvidia_smi(bin_dir: Path, output: str, code: int = 0) -> Path:
@@ -285,10 +297,10 @@ def shell_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def run_check(bin_dir: Path, generation: str) -> subprocess.CompletedProcess[str]:
+def run_check(bin_dir: Path, project: Path) -> subprocess.CompletedProcess[str]:
     bin_dir.mkdir(exist_ok=True)
     return subprocess.run(
-        [sys.executable, str(CHECK_HOST_GPU), f"--generation={generation}", f"--matrix={MATRIX}"],
+        [sys.executable, str(CHECK_HOST_GPU), f"--destination={project}"],
         env={**os.environ, "PATH": str(bin_dir)},
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -299,85 +311,132 @@ def run_check(bin_dir: Path, generation: str) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.parametrize(
-    ("generation", "gpu"),
+    ("project", "gpu"),
     [
         ("volta", "Tesla V100-SXM2-32GB, 7.0"),
-        ("turing", "Tesla T4, 7.5"),
-        ("ampere", "NVIDIA A100-SXM4-80GB, 8.0"),
-        ("ampere", "NVIDIA A10G, 8.6"),
-        ("ada", "NVIDIA L4, 8.9"),
-        ("hopper", "NVIDIA H100 80GB HBM3, 9.0"),
-        ("blackwell", "NVIDIA B200, 10.0"),
-        ("blackwell", "NVIDIA GeForce RTX 5090, 12.0"),
+        ("default", "NVIDIA A100-SXM4-80GB, 8.0"),
+        ("default", "NVIDIA A10G, 8.6"),
+        ("default", "NVIDIA L4, 8.9"),
+        ("default", "NVIDIA H100 80GB HBM3, 9.0"),
+        ("default", "NVIDIA B200, 10.0"),
+        ("default", "NVIDIA B300 SXM6 AC, 10.3"),
+        ("default", "NVIDIA GeForce RTX 5090, 12.0"),
+        ("default", "NVIDIA GB10, 12.1"),
+        ("volta-hopper", "NVIDIA H100 80GB HBM3, 9.0"),
     ],
 )
-def test_check_host_gpu_same_generation_is_silent(
-    tmp_path: Path, generation: str, gpu: str
+def test_check_host_gpu_in_the_range_and_the_image_is_silent(
+    tmp_path: Path, hook_projects: dict[str, Path], project: str, gpu: str
 ) -> None:
     log = fake_nvidia_smi(tmp_path / "bin", gpu)
 
-    result = run_check(tmp_path / "bin", generation)
+    result = run_check(tmp_path / "bin", hook_projects[project])
 
     assert result.returncode == 0
     assert result.stdout == "" and result.stderr == ""
     assert log.read_text().strip() == QUERY_ARGS
 
 
-def test_check_host_gpu_older_gpu(tmp_path: Path) -> None:
+def test_check_host_gpu_older_gpu_the_image_still_runs(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
     fake_nvidia_smi(tmp_path / "bin", "Tesla T4, 7.5")
 
-    result = run_check(tmp_path / "bin", "ampere")
+    result = run_check(tmp_path / "bin", hook_projects["default"])
 
     assert result.returncode == 0
-    assert "Tesla T4" in result.stdout
-    assert "older" in result.stdout
-    assert f"{RECOPY}turing" in result.stdout
+    assert "Tesla T4" in result.stdout and "runs this project's image" in result.stdout
+    assert "outside the project's GPU range (Ampere to Blackwell)" in result.stdout
+    assert f"{RECOPY}gpu_generation=turing" in result.stdout
 
 
-def test_check_host_gpu_newer_gpu(tmp_path: Path) -> None:
+def test_check_host_gpu_older_gpu_the_image_cannot_run(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
+    fake_nvidia_smi(tmp_path / "bin", "Tesla V100-SXM2-32GB, 7.0")
+
+    result = run_check(tmp_path / "bin", hook_projects["default"])
+
+    assert result.returncode == 0
+    assert "cannot run this project's image" in result.stdout
+    assert f"{RECOPY}gpu_generation=volta" in result.stdout
+
+
+def test_check_host_gpu_newer_gpu_the_image_cannot_run(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
+    """The case the generation order alone got wrong: a Blackwell host, a Volta-to-Hopper
+    image built for CUDA 12.6 (no sm_100): it does not run, whatever 'newer' suggests."""
+    fake_nvidia_smi(tmp_path / "bin", "NVIDIA B200, 10.0")
+
+    result = run_check(tmp_path / "bin", hook_projects["volta-hopper"])
+
+    assert result.returncode == 0
+    assert "cannot run this project's image" in result.stdout
+    assert "runs this project's image" not in result.stdout
+    assert f"{RECOPY}newest_gpu_generation=blackwell" in result.stdout
+
+
+def test_check_host_gpu_newer_gpu_the_image_runs_outside_the_range(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
     fake_nvidia_smi(tmp_path / "bin", "NVIDIA H100 80GB HBM3, 9.0")
 
-    result = run_check(tmp_path / "bin", "ampere")
+    result = run_check(tmp_path / "bin", hook_projects["volta"])
 
     assert result.returncode == 0
-    assert "newer" in result.stdout
-    assert "older" not in result.stdout
-    assert f"{RECOPY}hopper" in result.stdout
+    assert "runs this project's image (9.0 code)" in result.stdout
+    assert f"{RECOPY}newest_gpu_generation=hopper" in result.stdout
 
 
-def test_check_host_gpu_unsupported_gpu(tmp_path: Path) -> None:
+def test_check_host_gpu_unsupported_gpu(tmp_path: Path, hook_projects: dict[str, Path]) -> None:
     fake_nvidia_smi(tmp_path / "bin", "NVIDIA GeForce GTX 1080 Ti, 6.1")
 
-    result = run_check(tmp_path / "bin", "ampere")
+    default = run_check(tmp_path / "bin", hook_projects["default"])
+    volta = run_check(tmp_path / "bin", hook_projects["volta"])
 
-    assert result.returncode == 0
-    assert "GTX 1080 Ti" in result.stdout
-    assert "not a generation this template supports" in result.stdout
-    assert "copier recopy" not in result.stdout
+    assert "GTX 1080 Ti" in default.stdout and "cannot run" in default.stdout
+    assert "older than volta (7.0)" in default.stdout
+    # CUDA 12.6 still carries sm_60: it runs, but the template does not promise it.
+    assert "still has kernels for it (6.0)" in volta.stdout
+    assert "copier recopy" not in default.stdout + volta.stdout
 
 
-def test_check_host_gpu_reports_each_other_gpu_once(tmp_path: Path) -> None:
+def test_check_host_gpu_future_gpu_through_ptx(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
+    fake_nvidia_smi(tmp_path / "bin", "NVIDIA Future GPU, 13.0")
+
+    result = run_check(tmp_path / "bin", hook_projects["default"])
+
+    assert "only through PTX that the driver compiles from 12.0" in result.stdout
+
+
+def test_check_host_gpu_reports_each_gpu_once(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
     fake_nvidia_smi(
         tmp_path / "bin",
-        "NVIDIA A100-SXM4-80GB, 8.0\nNVIDIA A100-SXM4-80GB, 8.0\nTesla T4, 7.5",
+        "NVIDIA A100-SXM4-80GB, 8.0\nNVIDIA A100-SXM4-80GB, 8.0\nTesla T4, 7.5\nTesla T4, 7.5",
     )
 
-    result = run_check(tmp_path / "bin", "ampere")
+    result = run_check(tmp_path / "bin", hook_projects["default"])
 
     assert result.returncode == 0
     assert "A100" not in result.stdout
     assert result.stdout.count("copier recopy") == 1
-    assert f"{RECOPY}turing" in result.stdout
 
 
-def test_check_host_gpu_without_nvidia_smi(tmp_path: Path) -> None:
-    result = run_check(tmp_path / "empty-bin", "ampere")
+def test_check_host_gpu_without_nvidia_smi(tmp_path: Path, hook_projects: dict[str, Path]) -> None:
+    result = run_check(tmp_path / "empty-bin", hook_projects["default"])
 
     assert result.returncode == 0
     assert result.stdout == "" and result.stderr == ""
 
 
-def test_check_host_gpu_with_a_failing_nvidia_smi(tmp_path: Path) -> None:
+def test_check_host_gpu_with_a_failing_nvidia_smi(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
     # nvidia-smi exits 9 when the driver cannot be reached (e.g. inside a container without GPUs)
     log = fake_nvidia_smi(
         tmp_path / "bin",
@@ -385,20 +444,30 @@ def test_check_host_gpu_with_a_failing_nvidia_smi(tmp_path: Path) -> None:
         code=9,
     )
 
-    result = run_check(tmp_path / "bin", "ampere")
+    result = run_check(tmp_path / "bin", hook_projects["default"])
 
     assert result.returncode == 0
     assert result.stdout == "" and result.stderr == ""
     assert log.exists(), "the fake was called"
 
 
-def test_check_host_gpu_ignores_garbage_lines(tmp_path: Path) -> None:
+def test_check_host_gpu_ignores_garbage_lines(
+    tmp_path: Path, hook_projects: dict[str, Path]
+) -> None:
     fake_nvidia_smi(tmp_path / "bin", "\nNo devices were found\n")
 
-    result = run_check(tmp_path / "bin", "ampere")
+    result = run_check(tmp_path / "bin", hook_projects["default"])
 
     assert result.returncode == 0
     assert result.stdout == "" and result.stderr == ""
+
+
+def test_check_host_gpu_without_stack_env_is_silent(tmp_path: Path) -> None:
+    fake_nvidia_smi(tmp_path / "bin", "Tesla T4, 7.5")
+
+    result = run_check(tmp_path / "bin", tmp_path / "not-a-project")
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
 # --- the whole flow: copier copy with tasks ---------------------------------------------------

@@ -9,6 +9,7 @@ on this machine (a real docker, an nvidia-smi on a GPU host) leaks into the resu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,11 +33,23 @@ RUNTIMES_WITHOUT_NVIDIA = '{"io.containerd.runc.v2":{"path":"runc"},"runc":{"pat
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("preflight-projects")
     answers = {
+        # The default range, Ampere to Blackwell: torch 2.14 on CUDA 13.2.
         "ampere": {"gpu_generation": "ampere"},
-        "volta": {"gpu_generation": "volta"},
+        # Volta alone: torch 2.14 on CUDA 12.6 (no Blackwell code).
+        "volta": {"gpu_generation": "volta", "newest_gpu_generation": "volta"},
+        # Volta to Blackwell: torch 2.10 on CUDA 12.8, floor raised to Blackwell's R570.
+        "volta_blackwell": {"gpu_generation": "volta"},
         "ngc_hopper": {"image_family": "ngc", "gpu_generation": "hopper"},
     }
-    return {key: render_project(root / key, value) for key, value in answers.items()}
+    projects = {key: render_project(root / key, value) for key, value in answers.items()}
+    # A stack whose toolkit driver NVIDIA does not publish: the same project with the
+    # value blanked, as stack.env writes it then.
+    unknown = root / "unknown_toolkit"
+    shutil.copytree(projects["ngc_hopper"], unknown)
+    env = unknown / ".devcontainer" / "stack.env"
+    env.write_text(re.sub(r"^DRIVER_TOOLKIT=.*$", "DRIVER_TOOLKIT=", env.read_text(), flags=re.M))
+    projects["unknown_toolkit"] = unknown
+    return projects
 
 
 def stack_env(project: Path) -> dict[str, str]:
@@ -233,8 +246,33 @@ def test_driver_below_floor_points_to_older_torch_line(projects, host):
     assert "ERROR: NVIDIA driver 570.172.08 is too old for CUDA 13.2" in result.stdout
     assert "needs >= 580" in result.stdout
     assert f"upgrade the host driver to >= {stack['DRIVER_TOOLKIT']}" in result.stdout
-    assert "copier update --trust --defaults --data torch_version=2.10" in result.stdout
+    # 2.14 on CUDA 12.8 does not exist; Blackwell needs R570, which CUDA 12.8 of 2.11 runs on.
+    assert "copier update --trust --defaults --data torch_version=2.11+cu128" in result.stdout
     assert "PREFLIGHT_SKIP=1" in result.stdout
+
+
+def test_driver_below_floor_keeps_the_torch_line_where_an_older_cuda_has_it(projects, host):
+    """Turing to Hopper on a 560 driver: torch 2.14 on CUDA 12.6 runs, so that is the advice,
+    not an older torch line."""
+    root = projects["ampere"].parent
+    project = render_project(root / "ampere_hopper", {"newest_gpu_generation": "hopper"})
+    host.nvidia_smi(gpus((A100, "560.35.05", "8.0")))
+    host.docker()
+    result = host.run(project)
+    assert result.returncode == 1, result
+    assert "copier update --trust --defaults --data torch_version=2.14+cu126" in result.stdout
+
+
+def test_blackwell_range_needs_the_gpus_own_driver(projects, host):
+    """CUDA 12.8 alone would run from 525.60.13, but no Blackwell GPU runs below R570."""
+    stack = stack_env(projects["volta_blackwell"])
+    assert (stack["TORCH_LINE"], stack["CUDA_VERSION"]) == ("2.10", "12.8")
+    assert stack["DRIVER_FLOOR"] == "570.86.16"
+    host.nvidia_smi(gpus(("NVIDIA GeForce RTX 5090", "560.35.05", "12.0")))
+    host.docker()
+    result = host.run(projects["volta_blackwell"])
+    assert result.returncode == 1, result
+    assert "too old for CUDA 12.8 in this image (needs >= 570.86.16)" in result.stdout
 
 
 def test_driver_below_every_floor_must_upgrade(projects, host):
@@ -273,7 +311,7 @@ def test_driver_versions_compare_numerically(projects, host, driver, code, messa
 
 
 def test_unknown_toolkit_driver_checks_the_floor(projects, host):
-    project = projects["ngc_hopper"]
+    project = projects["unknown_toolkit"]
     stack = stack_env(project)
     assert stack["DRIVER_TOOLKIT"] == "", "this stack was chosen for its unknown toolkit driver"
     floor, cuda = stack["DRIVER_FLOOR"], stack["CUDA_VERSION"]
@@ -287,16 +325,14 @@ def test_unknown_toolkit_driver_checks_the_floor(projects, host):
 
 
 def test_unknown_toolkit_driver_below_floor(projects, host):
-    project = projects["ngc_hopper"]
+    project = projects["unknown_toolkit"]
     stack = stack_env(project)
-    fallback = stack["DRIVER_FALLBACKS"].split()[-1].split(":")[1]
     host.nvidia_smi(gpus(("NVIDIA H100 80GB HBM3", "570.172.08", "9.0")))
     host.docker()
     result = host.run(project)
     assert result.returncode == 1, result
     # No toolkit driver known: the floor is what to upgrade to.
-    assert f"upgrade the host driver to >= {stack['DRIVER_FLOOR']}," in result.stdout
-    assert f"copier update --trust --defaults --data torch_version={fallback}" in result.stdout
+    assert f"upgrade the host driver to >= {stack['DRIVER_FLOOR']};" in result.stdout
 
 
 def test_driver_without_compute_cap_query(projects, host):
@@ -324,21 +360,53 @@ def test_older_gpu_that_still_runs_warns(projects, host):
     host.docker()
     result = host.run(projects["ampere"])
     assert result.returncode == 0, result
-    assert "OK: GPU Tesla T4 (7.5, turing) runs this image" in result.stdout
-    assert "WARNING: this project targets Ampere (gpu_generation=ampere)" in result.stdout
+    assert (
+        "WARNING: GPU Tesla T4 (7.5, turing) runs this image, but it is older than the "
+        "project's GPU range (Ampere to Blackwell)" in result.stdout
+    )
     assert "bf16" in result.stdout
     assert "copier update --trust --defaults --data gpu_generation=turing" in result.stdout
 
 
-def test_newer_gpu_is_a_note(projects, host):
+def test_newer_gpu_in_the_range_is_a_note(projects, host):
     host.nvidia_smi(gpus(("NVIDIA H100 80GB HBM3", "595.71.05", "9.0")))
     host.docker()
     result = host.run(projects["ampere"])
     assert result.returncode == 0, result
     assert "OK: GPU NVIDIA H100 80GB HBM3 (9.0, hopper) runs this image" in result.stdout
-    assert "note: this host's GPU (hopper, 9.0) is newer" in result.stdout
+    assert "note: this host's oldest GPU (hopper, 9.0) is newer" in result.stdout
     assert "copier update --trust --defaults --data gpu_generation=hopper" in result.stdout
     assert "WARNING" not in result.stdout
+
+
+def test_newer_gpu_beyond_the_range_that_the_image_cannot_run(projects, host):
+    """A Volta-only project (CUDA 12.6) on a B200: no sm_100 code; the fix widens the range."""
+    host.nvidia_smi(gpus(("NVIDIA B200", "580.95.05", "10.0")))
+    host.docker()
+    result = host.run(projects["volta"])
+    assert result.returncode == 1, result
+    assert "ERROR: GPU NVIDIA B200 (10.0, blackwell) cannot run this image" in result.stdout
+    assert (
+        "copier update --trust --defaults --data newest_gpu_generation=blackwell" in result.stdout
+    )
+
+
+def test_newer_gpu_beyond_the_range_that_the_image_still_runs(projects, host):
+    host.nvidia_smi(gpus(("NVIDIA H100 80GB HBM3", "580.95.05", "9.0")))
+    host.docker()
+    result = host.run(projects["volta"])
+    assert result.returncode == 0, result
+    assert "runs this image, but it is newer than the project's GPU range (Volta)" in result.stdout
+    assert "--data newest_gpu_generation=hopper" in result.stdout
+
+
+def test_jetson_thor_is_refused_with_the_reason(projects, host):
+    host.nvidia_smi(gpus(("NVIDIA Thor", "580.00", "11.0")))
+    host.docker()
+    result = host.run(projects["ampere"])
+    assert result.returncode == 1, result
+    assert "(11.0, blackwell) cannot run this image" in result.stdout
+    assert "Jetson" in result.stdout and "gpu_generation=" not in result.stdout
 
 
 def test_gpu_the_image_cannot_run(projects, host):
@@ -389,7 +457,7 @@ def test_ptx_only_gpu_needs_the_toolkit_driver(projects, host):
     host.nvidia_smi(gpus(("NVIDIA Future GPU", stack["DRIVER_TOOLKIT"], "13.0")))
     result = host.run(projects["ampere"])
     assert result.returncode == 0, result
-    assert "(13.0, blackwell or newer) runs this image through PTX JIT from 12.0" in result.stdout
+    assert "(13.0, unknown generation) runs this image through PTX JIT from 12.0" in result.stdout
 
 
 def test_several_gpus(projects, host):
@@ -406,7 +474,7 @@ def test_several_gpus(projects, host):
     assert result.returncode == 0, result
     assert f"OK: GPU 2x {A100} (8.0, ampere) runs this image" in result.stdout
     assert "OK: GPU NVIDIA A100 80GB PCIe (8.0, ampere) runs this image" in result.stdout
-    assert "OK: GPU Tesla T4 (7.5, turing) runs this image" in result.stdout
+    assert "GPU Tesla T4 (7.5, turing) runs this image, but it is older" in result.stdout
     # The answer is the oldest GPU to support: the T4 decides.
     assert "copier update --trust --defaults --data gpu_generation=turing" in result.stdout
     assert result.stdout.count("OK: driver") == 1

@@ -19,7 +19,7 @@ from typing import Any
 import json5
 import pytest
 from answers import all_answer_sets, answer_id
-from conftest import vendored, tool
+from conftest import tool, vendored
 
 ANSWER_SETS = all_answer_sets()
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from answers import all_answer_sets, answer_id
-from conftest import vendored, tool
+from conftest import tool, vendored
 
 ANSWER_SETS = all_answer_sets()
 MULTI_NODE = [answers for answers in ANSWER_SETS if answers.get("distributed") == "multi_node"]

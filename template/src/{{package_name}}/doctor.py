@@ -545,7 +545,6 @@ def collect_versions(torch: ModuleType | None, cuda_available: bool) -> dict[str
     versions["stack"] = {
         "gpu_generation": stack.GPU_GENERATION,
         "newest_gpu_generation": stack.NEWEST_GPU_GENERATION,
-        "image": stack.IMAGE,
         "python": stack.PYTHON_VERSION,
         "torch": stack.TORCH_VERSION,
         "cuda": stack.CUDA_VERSION,
