@@ -88,39 +88,48 @@ def newer_stack(stack: dict[str, Any]) -> dict[str, Any]:
 
 
 def tables(matrix: dict[str, Any]):
-    """(generation, table) for every candidate table of the matrix."""
+    """(GPU ranges that use it, table) for every table of stacks of the matrix."""
+    users: dict[str, set[str]] = {table_id: set() for table_id in matrix["tables"]}
     for platforms in matrix["candidates"].values():
-        for generations in platforms.values():
-            for generation, flavors in generations.items():
-                for table in flavors.values():
-                    yield generation, table
+        for fleets in platforms.values():
+            for fleet, flavors in fleets.items():
+                for table_id in flavors.values():
+                    users[table_id].add(fleet)
+    for table_id, table in matrix["tables"].items():
+        yield users[table_id], table
 
 
 def add_newer_images(matrix: dict[str, Any]) -> None:
     """v2: put a newer stack at the head of every table, under the next torch line."""
     for _, table in tables(matrix):
-        newest = next(iter(table["stacks"].values()))
+        newest = next(iter(table["lines"].values()))
         new_id = f"{newest}-next"
         if new_id not in matrix["stacks"]:
             matrix["stacks"][new_id] = newer_stack(matrix["stacks"][newest])
         line = matrix["stacks"][new_id]["torch_line"]
-        table["stacks"] = {line: new_id, **table["stacks"]}
+        assert line not in table["lines"], f"{line} is already in the table"
+        table["lines"] = {line: new_id, **table["lines"]}
+        table["choices"] = {line: new_id, **table["choices"]}
+        table["floors"][new_id] = table["floors"][newest]
         if line not in matrix["torch_lines"]:
             matrix["torch_lines"].insert(0, line)
 
 
 def raise_volta_driver_floor(matrix: dict[str, Any]) -> None:
-    """v3: Volta's newest stack moves to a newer CUDA line with a higher driver floor."""
-    for generation, table in tables(matrix):
-        if generation != "volta":
+    """v3: in every range that starts at Volta, the newest stack moves to a newer CUDA line
+    with a higher driver floor (not a real image: it exercises the stack notice)."""
+    for fleets, table in tables(matrix):
+        if not any(fleet.startswith("volta-") for fleet in fleets):
             continue
-        line, newest = next(iter(table["stacks"].items()))
+        assert all(fleet.startswith("volta-") for fleet in fleets), fleets
+        line, newest = next(iter(table["lines"].items()))
         new_id = f"{newest}-newer-cuda"
         stack = copy.deepcopy(matrix["stacks"][newest])
         stack.update(cuda="13.2", cuda_tag="cu132", driver_toolkit="595.71.05", driver_floor="580")
         stack["image"] = re.sub(r"cuda\d+\.\d+", "cuda13.2", stack["image"])
         matrix["stacks"][new_id] = stack
-        table["stacks"][line] = new_id
+        table["lines"][line] = table["choices"][line] = new_id
+        table["floors"][new_id] = "580"
 
 
 def commit_all(project: Path, env: dict[str, str], message: str) -> None:

@@ -62,11 +62,17 @@ def project_files(project: Path) -> dict[str, str]:
 
 
 def stack_for(matrix: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
-    table = matrix["candidates"][answers.get("image_family", "pytorch")][
+    fleet = f"{answers.get('gpu_generation', 'ampere')}-"
+    fleet += answers.get("newest_gpu_generation", list(matrix["generations"])[-1])
+    table_id = matrix["candidates"][answers.get("image_family", "pytorch")][
         answers.get("platform", "linux/amd64")
-    ][answers.get("gpu_generation", "ampere")][answers.get("image_flavor", "runtime")]["stacks"]
+    ][fleet][answers.get("image_flavor", "runtime")]
+    table = matrix["tables"][table_id]
     version = answers.get("torch_version", "latest")
-    return matrix["stacks"][next(iter(table.values())) if version == "latest" else table[version]]
+    stack_id = (
+        next(iter(table["lines"].values())) if version == "latest" else table["choices"][version]
+    )
+    return matrix["stacks"][stack_id]
 
 
 def tagged_matrix(repo: TemplateRepo, tag: str) -> dict[str, Any]:
@@ -163,8 +169,14 @@ def test_update_moves_the_image_and_keeps_user_edits(
     recorded = yaml.safe_load(after[".copier-answers.yml"])
     assert recorded["_commit"] == "v2"
     assert recorded.get("torch_version", "latest") == answers.get("torch_version", "latest")
-    # Same driver floor on both sides: the driver notice stays quiet.
-    assert "copier-pytorch-cuda:" not in result.stdout + result.stderr
+    # v2's newer image is another torch line: a project on `latest` is told so, with the
+    # command that keeps the old line; a pinned one hears nothing (same floor, same line).
+    notes = [line for line in result.stdout.splitlines() if line.startswith("copier-pytorch-cuda:")]
+    if pinned:
+        assert not notes, notes
+    else:
+        assert "another torch line" in notes[0] and "'latest'" in notes[0], notes
+        assert notes[-1].endswith(f"--data torch_version={old['torch_line']}`."), notes
 
     dockerfile = after[".devcontainer/Dockerfile"]
     assert f"ARG BASE_IMAGE={new['image']}\n" in dockerfile

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from answers import answer_id, image_matrix, pairwise
+from answers import answer_id, expected_stack, pairwise
 from conftest import tool
 
 ANSWER_SETS = pairwise()
@@ -34,15 +34,6 @@ VERIFIED_ACTIONS = {
     "actions/setup-python": ("e797f83bcb11b83ae66e0230d6156d7c80228e7c", "v6.0.0"),
 }
 SCRIPTS = ("lint.sh", "test.sh", "smoke.sh", "build-image.sh", "install-cpu.sh")
-
-
-def expected_stack(answers: dict[str, Any]) -> dict[str, Any]:
-    matrix = image_matrix()
-    table = matrix["candidates"][answers.get("image_family", "pytorch")][
-        answers.get("platform", "linux/amd64")
-    ][answers.get("gpu_generation", "ampere")][answers.get("image_flavor", "runtime")]["stacks"]
-    version = answers.get("torch_version", "latest")
-    return matrix["stacks"][next(iter(table.values())) if version == "latest" else table[version]]
 
 
 def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -137,6 +137,18 @@ def matching_arch(capability: tuple[int, int], arch_list: list[str]) -> str | No
     return None
 
 
+def image_arch_list() -> list[str]:
+    """The image's arch list (stack.IMAGE_ARCH_LIST, "8.0;12.0+PTX") as torch reports one:
+    ["sm_80", "sm_120", "compute_120"]."""
+    result = []
+    for entry in stack.IMAGE_ARCH_LIST.split(";"):
+        digits = entry.removesuffix("+PTX").replace(".", "")
+        result.append(f"sm_{digits}")
+        if entry.endswith("+PTX"):
+            result.append(f"compute_{digits}")
+    return result
+
+
 def shm_required_bytes(num_workers: int) -> int:
     """The /dev/shm size below which `num_workers` DataLoader workers risk a "Bus error"."""
     return max(SHM_FLOOR, SHM_PER_WORKER * num_workers)
@@ -309,6 +321,12 @@ def check_device_arch(
             f"compute capability {major}.{minor} is newer than every generation this template "
             "knows: update the template (copier update --trust --defaults) once it knows it, "
             "then rebuild the container."
+        )
+    elif matching_arch(capability, image_arch_list()):
+        advice = (
+            f"the project's image carries code for this GPU ({stack.IMAGE_ARCH_LIST}), this torch "
+            "does not: it is not the image's build (a pip install replaced it, or this is not "
+            "the project's container). Rebuild the container (Dev Containers: Rebuild Container)."
         )
     else:
         advice = (
