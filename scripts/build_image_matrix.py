@@ -66,6 +66,8 @@ class Generation:
     # 10.1/11.0 Thor) need NVIDIA's -igpu images; they map to their generation but are not
     # required.
     required: tuple[str, ...]
+    # A few well-known GPUs, short enough for a prompt line in an 80-column terminal.
+    short_examples: str = ""
     # Facts entries whose GPUs only add compute capabilities to the generation lookup (Jetson
     # Thor: L4T drivers, not the desktop driver branches the floors are about).
     lookup_only_keys: tuple[str, ...] = ()
@@ -73,16 +75,17 @@ class Generation:
 
 # Oldest first: a fleet is a contiguous run of this tuple.
 GENERATIONS = (
-    Generation("volta", "Volta", ("volta",), ("7.0",)),
-    Generation("turing", "Turing", ("turing",), ("7.5",)),
-    Generation("ampere", "Ampere", ("ampere",), ("8.0", "8.6")),
-    Generation("ada", "Ada Lovelace", ("ada",), ("8.9",)),
-    Generation("hopper", "Hopper", ("hopper",), ("9.0",)),
+    Generation("volta", "Volta", ("volta",), ("7.0",), "V100, Titan V"),
+    Generation("turing", "Turing", ("turing",), ("7.5",), "T4, RTX 20xx, GTX 16xx"),
+    Generation("ampere", "Ampere", ("ampere",), ("8.0", "8.6"), "A100, A10, A40, RTX 30xx"),
+    Generation("ada", "Ada Lovelace", ("ada",), ("8.9",), "L4, L40S, RTX 40xx"),
+    Generation("hopper", "Hopper", ("hopper",), ("9.0",), "H100, H200, GH200"),
     Generation(
         "blackwell",
         "Blackwell",
         ("blackwell_datacenter", "blackwell_consumer"),
         ("10.0", "12.0"),
+        "B200, B300, RTX 50xx, DGX Spark",
         ("blackwell_jetson_thor",),
     ),
 )

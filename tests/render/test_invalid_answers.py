@@ -64,7 +64,7 @@ INVALID = [
     # The GPU range
     (
         {"gpu_generation": "hopper", "newest_gpu_generation": "ampere"},
-        "older than gpu_generation hopper; choose hopper or newer",
+        "'ampere' is not in ['hopper', 'blackwell']",
     ),
     (
         {"image_family": "ngc", "platform": "linux/arm64", "gpu_generation": "turing"},
@@ -77,11 +77,10 @@ INVALID = [
     ),
     (
         {"gpu_generation": "volta", "torch_version": "2.14"},
-        "torch 2.14 ships no CUDA build for Volta to Blackwell (sm_70, sm_75, sm_80, sm_86, sm_89, "
-        "sm_90, sm_100, sm_120); choose torch_version 2.10 or a narrower GPU range",
+        "torch 2.14 has no CUDA build for volta-blackwell; choose 2.10",
     ),
     # impossible combinations
-    ({"platform": "linux/arm64"}, "pytorch/pytorch publishes no linux/arm64 CUDA images"),
+    ({"platform": "linux/arm64"}, "pytorch/pytorch has no arm64 CUDA images; use image_family ngc"),
     (
         {"image_family": "ngc", "platform": "linux/arm64", "gpu_generation": "volta"},
         "no nvcr.io/nvidia/pytorch (NVIDIA NGC) image for linux/arm64 carries native code for "
@@ -89,25 +88,23 @@ INVALID = [
     ),
     (
         {"gpu_generation": "volta", "newest_gpu_generation": "volta", "torch_version": "2.15"},
-        "torch 2.15 ships no CUDA build for Volta (sm_70); choose torch_version 2.14",
+        "torch 2.15 has no CUDA build for volta; choose 2.14",
     ),
     (
         {"gpu_generation": "blackwell", "torch_version": "2.6"},
-        "torch 2.6 ships no CUDA build for Blackwell (sm_100, sm_120)",
+        "torch 2.6 has no CUDA build for blackwell; choose 2.14",
     ),
     (
         {"gpu_generation": "blackwell", "torch_version": "2.4"},
-        "torch 2.4 ships no CUDA build for Blackwell",
+        "torch 2.4 has no CUDA build for blackwell",
     ),
     (
         {"torch_version": "2.15"},
-        "no pytorch/pytorch (Docker Hub) runtime image with torch 2.15 for Ampere to Blackwell is "
-        "known",
+        "no runtime image of torch 2.15 is known; choose 2.14",
     ),
     (
         {"image_family": "ngc", "torch_version": "2.8"},
-        "no nvcr.io/nvidia/pytorch (NVIDIA NGC) image with torch 2.8 for Ampere to Blackwell is "
-        "known",
+        "no NGC image of torch 2.8 is known; choose 2.14",
     ),
     (
         {
@@ -116,7 +113,7 @@ INVALID = [
             "image_flavor": "devel",
             "torch_version": "2.13",
         },
-        "devel image with torch 2.13 for Volta is known to exist; choose torch_version 2.14",
+        "no devel image of torch 2.13 is known; choose 2.14",
     ),
     # shm_size
     ({"shm_size": "16GB"}, "shm_size must be a whole number followed by m or g"),
