@@ -107,3 +107,21 @@ def test_readme_gives_the_two_commands_and_they_exist() -> None:
     assert (SCRIPTS / "new-project.sh").is_file()
     assert (SCRIPTS / "test.sh").is_file()
     assert "scripts/test.sh" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_one_tested_copier_everywhere() -> None:
+    """copier.yml's copier_spec (what the generated template-update.sh and new-project.sh run)
+    is the release the test suite pins, and new-project.sh reads it from copier.yml."""
+    import tomllib
+
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text().split("\n---\n", 1)[1])
+    spec = config["copier_spec"]["default"]
+    tests = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["dependency-groups"]["test"]
+    assert spec in tests, (spec, [t for t in tests if t.startswith("copier")])
+    extracted = subprocess.run(
+        ["sed", "-n", r'/^copier_spec:/,/^  default:/s/^  default: "\(.*\)"$/\1/p', "copier.yml"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    script = (SCRIPTS / "new-project.sh").read_text()
+    assert r's/^  default: "\(.*\)"$/\1/p' in script and "copier.yml" in script
+    assert extracted == spec

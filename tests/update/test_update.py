@@ -10,6 +10,8 @@ anywhere, and a pinned torch_version stayed on its image.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +244,34 @@ def test_update_script_reports_an_up_to_date_project(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Already up to date: nothing changed." in result.stdout
     assert git(project, template_repo.env, "status", "--porcelain") == ""
+
+
+def test_update_script_runs_the_tested_copier(
+    template_repo: TemplateRepo, copy_project, tmp_path: Path
+) -> None:
+    """Another copier on PATH is not used: the script takes the tested release from its private
+    install under XDG_CACHE_HOME (made here from this test run's copier, so no download)."""
+    project = copy_project({})
+    spec = yaml.safe_load((template_repo.path / "copier.yml").read_text().split("\n---\n", 1)[1])[
+        "copier_spec"
+    ]["default"]
+    cache = tmp_path / "cache"
+    private = cache / "copier-pytorch-cuda" / f"copier-{spec.removeprefix('copier==')}" / "bin"
+    private.mkdir(parents=True)
+    (private / "copier").symlink_to(Path(sys.executable).parent / "copier")
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "copier").write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && { echo "copier 9.4.0"; exit 0; }\n'
+        'echo "the copier on PATH was used" >&2; exit 97\n'
+    )
+    (fake / "copier").chmod(0o755)
+    env = {**template_repo.env, "XDG_CACHE_HOME": str(cache),
+           "PATH": f"{fake}:{template_repo.env['PATH']}"}  # fmt: skip
+    result = subprocess.run(
+        ["bash", "scripts/template-update.sh", "--vcs-ref", "v2"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the copier on PATH was used" not in result.stderr
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v2"
