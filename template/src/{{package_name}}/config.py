@@ -360,7 +360,9 @@ class ExportConfig:
 def parse_tool_args(tool: str, description: str, kind: type, argv: list[str] | None) -> Any:
     """A small command line for `predict` and `export`: one option per field of `kind`
     (`inputs` positional); invalid values exit with status 2 and one line."""
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.{tool}", description=description)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}.{tool}", description=description
+    )
     for key, (item, hint) in section_fields(kind).items():
         if key == "inputs":
             parser.add_argument("inputs", nargs="+", metavar="INPUT", help="what to predict on")

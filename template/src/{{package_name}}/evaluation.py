@@ -42,6 +42,11 @@ class Evaluator:
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
         """The task's metrics over the whole held-out split; the model is left in train mode."""
+        if torch_dist.is_initialized():
+            # DDP copies rank 0's buffers (batch-norm statistics) at the start of each forward,
+            # so after the last step every rank has its own: evaluate rank 0's, the saved ones.
+            for buffer in model.buffers():
+                torch_dist.broadcast(buffer, src=0)
         was_training = model.training
         model.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)

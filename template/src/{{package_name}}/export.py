@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trained = load_trained(cfg.checkpoint)
         output = Path(cfg.output)
-        require(
-            not output.is_file(), f"--output {output} is a file; pass a folder (it is created)"
-        )
+        require(not output.is_file(), f"--output {output} is a file; pass a folder (it is created)")
         output.mkdir(parents=True, exist_ok=True)
         weights_difference = export_weights(trained, output)
         require(

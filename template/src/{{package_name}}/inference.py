@@ -67,4 +67,6 @@ def load_trained(source: str, device: torch.device | str = "cpu") -> Trained:
     model.load_state_dict(state["model"])
     model.to(device).eval()
     progress = state.get("progress") or {}
-    return Trained(path, model, task_config, state["labels"], int(state["step"]), progress.get("best"))
+    return Trained(
+        path, model, task_config, state["labels"], int(state["step"]), progress.get("best")
+    )

@@ -80,7 +80,9 @@ class Preemption:
         if self.received is None:
             self.received, self.received_at = name, time.monotonic()
             again = "; Ctrl-C again aborts at once" if signum == signal.SIGINT else ""
-            logger.warning("%s received: saving and exiting at the next step boundary%s", name, again)
+            logger.warning(
+                "%s received: saving and exiting at the next step boundary%s", name, again
+            )
             return
         if signum == signal.SIGINT and time.monotonic() - self.received_at > REPEAT_WINDOW_S:
             raise Aborted(f"{name} received twice")

@@ -230,7 +230,9 @@ class Trainer:
         found = []
         if self.info.is_main:
             found = checkpoint.list_checkpoints(directory)
-            found += [directory / checkpoint.BEST] if (directory / checkpoint.BEST).is_file() else []
+            found += (
+                [directory / checkpoint.BEST] if (directory / checkpoint.BEST).is_file() else []
+            )
         newest = dist.broadcast_object(str(found[0]) if found else None)
         if newest is not None:
             raise ValueError(
@@ -429,7 +431,10 @@ class Trainer:
         self.metrics.write_environment(record)
 
     def close(self) -> None:
+        """Close the log files and let go of the parts, whose DataLoader workers then stop."""
         self.metrics.close()
+        self.parts = None
+        self.checkpointer.parts.clear()
 
 
 def build_trainer(cfg: Config, info: DistInfo, console: metrics.Console | None = None) -> Trainer:
