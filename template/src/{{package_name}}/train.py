@@ -54,12 +54,15 @@ class Progress:
     loss: float | None = None
     # {"step", "metric", "value", "loss"} of best.pt, or None before the first evaluation.
     best: dict[str, Any] | None = None
+    # The last evaluation, {"step", "values"}: summary.json reports it, and a run stopped
+    # before an evaluation that was due does it on resume.
+    evaluation: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"loss": self.loss, "best": self.best}
+        return {"loss": self.loss, "best": self.best, "evaluation": self.evaluation}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.loss, self.best = state["loss"], state["best"]
+        self.loss, self.best, self.evaluation = state["loss"], state["best"], state["evaluation"]
 
 
 class ConfigState:
@@ -152,7 +155,6 @@ class Trainer:
         self.output_dir = Path(cfg.train.output_dir)
         self.progress = Progress()
         self.resumed_from: int | None = None
-        self.last_eval: dict[str, float] | None = None
         self.parameters = [p for p in parts.model.parameters() if p.requires_grad]
 
         # The checkpoint format: one line per piece of state (see checkpoint.py). config and
@@ -305,7 +307,7 @@ class Trainer:
     def evaluate(self) -> bool:
         """The held-out metrics of the current weights, logged; True when they are the best."""
         values = self.parts.evaluator.evaluate(self.parts.eval_model)
-        self.last_eval = values
+        self.progress.evaluation = {"step": self.step, "values": values}
         improved = evaluation.improves(values, self.progress.best)
         if improved:
             self.progress.best = {
@@ -317,6 +319,22 @@ class Trainer:
         self.metrics.log_eval(self.step, values, improved)
         return improved
 
+    def eval_due(self, step: int) -> bool:
+        """Whether the held-out split is evaluated after `step`."""
+        interval = self.cfg.train.eval_interval
+        return self.parts.evaluator is not None and (
+            step == self.cfg.train.max_steps or (interval > 0 and step % interval == 0)
+        )
+
+    def catch_up_evaluation(self) -> None:
+        """A run stopped at a step whose evaluation was due (it left without one, to be quick):
+        do it now, so that the resumed run evaluates where an uninterrupted one did."""
+        step, evaluated = self.step, self.progress.evaluation
+        if step == 0 or not self.eval_due(step):
+            return
+        if (evaluated is None or evaluated["step"] != step) and self.evaluate():
+            self.checkpointer.save_best(step)
+
     def end_of_step(self) -> bool:
         """Report, evaluate, checkpoint and agree on preemption between steps; True: stop."""
         self.metrics.advance()
@@ -324,13 +342,8 @@ class Trainer:
         stop = self.preemption.should_stop()
         final = step == cfg.train.max_steps
         checkpoint_due = stop or final or step % cfg.checkpoint.checkpoint_interval == 0
-        interval = cfg.train.eval_interval
-        # A preempted run leaves quickly; the evaluation happens when it resumes.
-        eval_due = (
-            self.parts.evaluator is not None
-            and not stop
-            and (final or (interval > 0 and step % interval == 0))
-        )
+        # A stopping run leaves quickly (catch_up_evaluation does it on resume).
+        eval_due = not stop and self.eval_due(step)
         # Checkpoints come with a report, so a resumed run's reports match an uninterrupted one's.
         if checkpoint_due or step % cfg.train.log_interval == 0:
             self.report()
@@ -353,6 +366,7 @@ class Trainer:
         started, start_step = time.perf_counter(), self.step
         self.write_environment()
         self.log_banner()
+        self.catch_up_evaluation()
         with self.preemption:
             self.run(self.cfg.train.max_steps)
         elapsed = time.perf_counter() - started
@@ -369,7 +383,7 @@ class Trainer:
             "steps_this_run": self.step - start_step,
             "seconds_this_run": round(elapsed, 3),
             "checkpoint": str(checkpoint.path_for(self.checkpointer.directory, self.step)),
-            "eval": self.last_eval,
+            "eval": self.progress.evaluation and self.progress.evaluation["values"],
             "best": best
             and {**best, "checkpoint": str(self.checkpointer.directory / checkpoint.BEST)},
         }
