@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 # Copies of one request (the terminal's Ctrl-C and torchrun's forwarded one) arrive within
-# milliseconds of each other; a person pressing Ctrl-C again takes longer than this.
-REPEAT_WINDOW_S = 1.0
+# milliseconds of each other, a little later on a loaded machine; a person who presses Ctrl-C
+# again after the "saving" message takes longer than this.
+REPEAT_WINDOW_S = 2.0
 
 
 class Aborted(KeyboardInterrupt):

@@ -206,7 +206,19 @@ class Trainer:
     def resume(self) -> None:
         """Load the newest checkpoint that loads; rank 0 chooses, every rank reads it."""
         found = self.checkpointer.find_latest()
-        chosen = dist.broadcast_object(str(found[0]) if found else None)
+        refusal = None
+        if self.info.is_main and found is None:
+            unreadable = checkpoint.list_checkpoints(self.checkpointer.directory)
+            if unreadable:
+                # Starting afresh next to them would prune the new run's (lower) steps first.
+                refusal = (
+                    f"none of the {len(unreadable)} checkpoints in {self.checkpointer.directory} "
+                    "loads (see the warnings above: damaged, or written by another version of "
+                    "this code); move them away or use another --output-dir"
+                )
+        chosen, refusal = dist.broadcast_object((str(found[0]) if found else None, refusal))
+        if refusal is not None:
+            raise ValueError(refusal)
         if chosen is None:
             return
         if found is not None:
