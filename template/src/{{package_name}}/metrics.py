@@ -164,6 +164,7 @@ class MetricsLogger:
         self.total_steps = total_steps
         self.console = console
         self.progress = None
+        self.postfix: dict[str, str] = {}
         self.writer = None
         self.file = None
         # For the time left: steps and seconds since this process started training.
@@ -237,7 +238,8 @@ class MetricsLogger:
             for name, value in values.items():
                 self.writer.add_scalar(f"train/{name}", value, step)
         if self.progress is not None:
-            self.progress.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}")
+            self.postfix.update(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}")
+            self.progress.set_postfix(self.postfix)
         else:
             details = " ".join(f"{name} {value:.4g}" for name, value in values.items())
             logger.info("step %d/%d: %s%s", step, self.total_steps, details, self.time_left(step))
@@ -251,6 +253,10 @@ class MetricsLogger:
         if self.writer is not None:
             for name, value in values.items():
                 self.writer.add_scalar(f"eval/{name}", value, step)
+        if self.progress is not None:
+            # The bar shows the latest held-out metrics next to the training loss.
+            self.postfix.update({f"eval_{k}": f"{v:.4g}" for k, v in values.items()})
+            self.progress.set_postfix(self.postfix)
         details = " ".join(f"{name} {value:.4g}" for name, value in values.items())
         logger.info("step %d/%d: eval %s%s", step, self.total_steps, details, " (best)" * best)
 
