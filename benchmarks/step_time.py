@@ -20,8 +20,8 @@ Usage:
                                    [--rounds N] [--steps N] [--tiny-steps N] [--python PATH]
 
 It renders the template with copier (so run it with the template's .venv), then measures in a
-Python that has torch: --python, else the project-test venv under .cache/ (created by
-`pytest tests/project`), else this interpreter.
+Python that has torch: --python, else the project-test venv under .cache/ with CPU torch 2.13.0
+(created by `pytest tests/project`), else this interpreter.
 
 Target: eval-off ratio <= 1.03.
 """
@@ -51,8 +51,10 @@ DEFAULT_EVAL_INTERVAL = 500
 def torch_python(explicit: str | None) -> str:
     if explicit:
         return explicit
+    # The project tests' venv (CPU torch 2.13.0), not the ones with a torch companion.
     for candidate in sorted((ROOT / ".cache").glob("project-venv-*/bin/python")):
-        if (candidate.parent.parent / ".ready").is_file():
+        ready = candidate.parent.parent / ".ready"
+        if ready.is_file() and "torch==2.13.0" in ready.read_text().split():
             return str(candidate)
     return sys.executable
 
