@@ -18,7 +18,7 @@ registers (see `train.Trainer`):
     scheduler    lr_scheduler.state_dict()
     scaler       GradScaler.state_dict() ({} when no scaler is used)
     data         the data position: {"epoch", "samples_in_epoch"}
-    progress     the last logged loss and the best held-out result so far
+    progress     the last logged loss, the last and the best held-out results
     rng          every rank's random generator states, in rank order
 
 Files: `<output-dir>/checkpoints/step_<step, 8 digits>.pt`, the newest `keep` of them, and
