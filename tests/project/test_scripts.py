@@ -155,15 +155,24 @@ def test_build_script_rejects_unknown_arguments(render_cache) -> None:
     assert result.returncode == 2 and "--target must be dev, train or all" in result.stderr
 
 
-def test_install_cpu_takes_torch_from_the_cpu_index_first(render_cache, tmp_path: Path) -> None:
-    project = render_cache({})
+@pytest.mark.parametrize(
+    ("task_type", "companions"), [("cv", " torchvision"), ("nlp", ""), ("audio", " torchaudio")]
+)
+def test_install_cpu_takes_torch_and_its_companions_from_the_cpu_index_first(
+    render_cache, tmp_path: Path, task_type: str, companions: str
+) -> None:
+    """torchvision (cv) and torchaudio (audio) come from the same CPU index in the same pip call
+    as torch, so pip picks the build made for that torch (tests/project/test_companions.py runs
+    the tests that need them)."""
+    project = render_cache({"task_type": task_type})
     log = tmp_path / "calls.log"
     fake_tools(tmp_path / "bin", log, "python")
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
     result = run(project, "bash", "scripts/install-cpu.sh", "torch==2.14.1", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert logged(log) == [
-        "python -m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1",
+        "python -m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1"
+        + companions,
         "python -m pip install -e .[dev]",
     ]
     missing = run(project, "bash", "scripts/install-cpu.sh", env=env)

@@ -6,7 +6,13 @@ is an option named after it (`max_steps` -> `--max-steps`), so field names are u
 sections; `python -m <package>.train --help` lists them with their help text, and
 `--print-config` prints the resolved configuration as a file that `--config` reads back.
 
-This is the only module that reads `sys.argv`.
+Resuming compares the checkpoint's configuration with this one: a change of what the model
+is or what it learns from (the `task` section, the data sources, the held-out split, the seed:
+`IDENTITY`) is another experiment and is refused; other changes (a longer run, another
+learning rate) are allowed and logged.
+
+`predict` and `export` take their command lines here too (`parse_predict_args`,
+`parse_export_args`): this is the only module that reads `sys.argv`.
 """
 
 from __future__ import annotations
@@ -20,21 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from . import stack
+from .options import option, require
 from .task import TaskConfig
 
 DEVICES = ("auto", "cpu", "cuda")
 AMP_CHOICES = ("auto", "bfloat16", "float16", "off")
 
-
-def option(default: Any, help: str, **metadata: Any) -> Any:
-    """A dataclass field with its command-line help (and optional `choices`)."""
-    return field(default=default, metadata={"help": help, **metadata})
-
-
-def require(condition: bool, message: str) -> None:
-    """Raise ValueError(message) unless `condition`: user input errors, not internal asserts."""
-    if not condition:
-        raise ValueError(message)
+# What a checkpoint's run is: a resume with other values would continue another experiment.
+# "*" means every option of the section.
+IDENTITY = {
+    "task": "*",
+    "data": ("data_dir", "val_data_dir", "val_fraction", "num_synthetic_samples"),
+    "train": ("seed",),
+}
 
 
 @dataclass
@@ -48,6 +52,9 @@ class TrainConfig:
     grad_accum_steps: int = option(1, "micro-batches per optimizer step")
     log_interval: int = option(
         10, "steps between loss reports (the only time the loss is read back from the device)"
+    )
+    eval_interval: int = option(
+        500, "steps between evaluations on the held-out split (one more at the end; 0: only then)"
     )
     amp: str = option(
         "auto",
@@ -68,6 +75,9 @@ class TrainConfig:
             f"grad_accum_steps must be at least 1, not {self.grad_accum_steps}",
         )
         require(self.log_interval >= 1, f"log_interval must be at least 1, not {self.log_interval}")
+        require(
+            self.eval_interval >= 0, f"eval_interval must be 0 or more, not {self.eval_interval}"
+        )
 
 
 @dataclass
@@ -100,6 +110,12 @@ class DataConfig:
     data_dir: str = option(
         "", "real data for task.build_dataset; empty trains on the task's synthetic data"
     )
+    val_fraction: float = option(
+        0.1, "share of the data held out for evaluation, chosen by the seed (0: no evaluation)"
+    )
+    val_data_dir: str = option(
+        "", "held-out data in data_dir's layout; when set, all of data_dir is for training"
+    )
     batch_size: int = option(32, "samples per rank per micro-batch")
     num_workers: int = option(2, "DataLoader worker processes per rank (0 loads in the loop)")
     num_synthetic_samples: int = option(8192, "size of the synthetic dataset (one epoch)")
@@ -107,6 +123,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}")
         require(self.num_workers >= 0, f"num_workers must be 0 or more, not {self.num_workers}")
+        require(
+            0 <= self.val_fraction < 1, f"val_fraction must be in [0, 1), not {self.val_fraction}"
+        )
         require(
             self.num_synthetic_samples >= 1,
             f"num_synthetic_samples must be at least 1, not {self.num_synthetic_samples}",
@@ -147,6 +166,26 @@ class Config:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain values only: goes into checkpoints, which load with weights_only=True."""
         return dataclasses.asdict(self)
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether the run has a held-out split to evaluate on."""
+        return bool(self.data.val_data_dir) or self.data.val_fraction > 0
+
+
+def changes(saved: dict[str, Any], current: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(identity changes, other changes) between a checkpoint's config and this one, each as
+    `section.option: old -> new`. Options the checkpoint does not know count as unchanged."""
+    identity, other = [], []
+    for section, values in current.items():
+        for key, value in values.items():
+            old = saved.get(section, {}).get(key, value)
+            if old == value:
+                continue
+            described = f"{section}.{key}: {old!r} -> {value!r}"
+            keys = IDENTITY.get(section, ())
+            (identity if keys == "*" or key in keys else other).append(described)
+    return identity, other
 
 
 def sections() -> dict[str, type]:
@@ -289,3 +328,69 @@ def dump(config: Config) -> str:
     except ImportError:
         return json.dumps(config.to_dict(), indent=2) + "\n"
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+@dataclass
+class PredictConfig:
+    """`python -m <package>.predict`: a checkpoint and the inputs to run it on."""
+
+    checkpoint: str = option("", "a checkpoint file, or a run's output folder (its best.pt)")
+    inputs: list[str] = field(default_factory=list)
+    device: str = option("auto", "auto picks cuda when a GPU is visible, else cpu", choices=DEVICES)
+    max_new_tokens: int = option(32, "tokens to generate after each prompt (language models)")
+
+    def __post_init__(self) -> None:
+        require(bool(self.checkpoint), "pass --checkpoint PATH (a .pt file or an output folder)")
+        require(bool(self.inputs), "pass at least one input (a file, or a prompt for text)")
+        require(self.max_new_tokens >= 1, "max_new_tokens must be at least 1")
+
+
+@dataclass
+class ExportConfig:
+    """`python -m <package>.export`: a checkpoint and the folder to write the export to."""
+
+    checkpoint: str = option("", "a checkpoint file, or a run's output folder (its best.pt)")
+    output: str = option("", "folder for model.safetensors, config.json and model.pt2")
+
+    def __post_init__(self) -> None:
+        require(bool(self.checkpoint), "pass --checkpoint PATH (a .pt file or an output folder)")
+        require(bool(self.output), "pass --output DIR, the folder to write the export to")
+
+
+def parse_tool_args(tool: str, description: str, kind: type, argv: list[str] | None) -> Any:
+    """A small command line for `predict` and `export`: one option per field of `kind`
+    (`inputs` positional); invalid values exit with status 2 and one line."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}.{tool}", description=description
+    )
+    for key, (item, hint) in section_fields(kind).items():
+        if key == "inputs":
+            parser.add_argument("inputs", nargs="+", metavar="INPUT", help="what to predict on")
+            continue
+        parser.add_argument(
+            "--" + key.replace("_", "-"),
+            dest=key,
+            type=hint,
+            default=item.default,
+            required=item.default == "",
+            choices=item.metadata.get("choices"),
+            help=item.metadata["help"],
+        )
+    try:
+        return kind(**vars(parser.parse_args(argv)))
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def parse_predict_args(argv: list[str] | None = None) -> PredictConfig:
+    return parse_tool_args(
+        "predict", "Run a trained checkpoint on files or prompts; one JSON line each.",
+        PredictConfig, argv,
+    )  # fmt: skip
+
+
+def parse_export_args(argv: list[str] | None = None) -> ExportConfig:
+    return parse_tool_args(
+        "export", "Export a checkpoint: safetensors weights, config JSON, torch.export program.",
+        ExportConfig, argv,
+    )  # fmt: skip

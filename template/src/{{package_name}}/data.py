@@ -1,8 +1,10 @@
-"""Batches for the training loop, from any map-style Dataset, resumable mid-epoch.
+"""Batches for training and evaluation, from any map-style Dataset, resumable mid-epoch.
 
 The task module (`task.build_dataset`) decides what a sample is; this module decides which
 samples each rank sees, in which order, and how they reach the device:
 
+- `split_indices`: the held-out part of a dataset, chosen by the seed alone (the same for any
+  number of ranks, so evaluation sees the same samples however the run is launched).
 - `ResumableDistributedSampler`: DistributedSampler's shuffle (seeded by seed + epoch) and split
   across ranks, able to start after the first N samples of an epoch. A checkpoint stores the
   epoch and that N, so a resumed run draws exactly the batches the killed run had not reached.
@@ -10,25 +12,37 @@ samples each rank sees, in which order, and how they reach the device:
   augmentations do not depend on which worker got the sample (which changes on resume).
 - `BatchStream`: endless batches across epochs, already on the device, with the position that
   goes into checkpoints.
+- `build_eval_loader`: each rank a disjoint share of the held-out split, every sample exactly
+  once (no padding, no dropped last batch), so summed metrics are exact across ranks.
 """
 
 from __future__ import annotations
 
-import random
 import signal
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
+
+from . import rng
 
 Batch = tuple[torch.Tensor, ...]
 
+# Mixed into the seed for the train/held-out split, so that it differs from the data order.
+SPLIT_SALT = 7919
 
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A seed for one sample of one epoch; distinct across indices and epochs."""
-    return (seed * 0x9E3779B1 + epoch * 0x85EBCA77 + index) % (2**63)
+
+def split_indices(size: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(training indices, held-out indices) of a dataset of `size` samples: a permutation by
+    the seed, its first `round(size * val_fraction)` held out (at least one when the fraction
+    is positive and the dataset has two samples or more)."""
+    count = round(size * val_fraction)
+    if val_fraction > 0 and size >= 2:
+        count = min(max(count, 1), size - 1)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + SPLIT_SALT)
+    order = torch.randperm(size, generator=generator).tolist()
+    return sorted(order[count:]), sorted(order[:count])
 
 
 class ResumableDistributedSampler(DistributedSampler):
@@ -81,7 +95,7 @@ class ResumableDistributedSampler(DistributedSampler):
             order = list(range(size))
         stop = self.start + len(self) * self.num_replicas
         for position in range(self.start + self.rank, stop, self.num_replicas):
-            yield order[position], sample_seed(self.seed, self.epoch, order[position])
+            yield order[position], rng.sample_seed(self.seed, self.epoch, order[position])
 
 
 class SeededDataset(Dataset):
@@ -98,19 +112,16 @@ class SeededDataset(Dataset):
     def __getitem__(self, item: tuple[int, int]) -> Any:
         index, seed = item
         if get_worker_info() is not None:
-            torch.manual_seed(seed)
-            random.seed(seed)
-            numpy = sys.modules.get("numpy")
-            if numpy is not None:
-                numpy.random.seed(seed % 2**32)
+            rng.seed_everything(seed)
         return self.dataset[index]
 
 
 def init_worker(worker_id: int) -> None:
-    """Workers ignore preemption signals: Slurm signals every process of a job step, and a
-    worker killed by SIGTERM would crash the training process before it can save."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    """Workers ignore preemption signals: Slurm signals every process of a job step, Ctrl-C
+    every process of the terminal's group, and a worker that died of it would crash the
+    training process before it can save."""
+    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def build_loader(
@@ -152,8 +163,8 @@ def build_loader(
 
 def to_device(batch: Any, device: torch.device, memory_format: torch.memory_format) -> Batch:
     """Copy a batch (a tuple or list of tensors) to `device` without waiting for the copy;
-    4-D tensors get `memory_format` on CUDA."""
-    if device.type == "cpu":
+    4-D tensors get `memory_format` (the trainer asks for channels-last on CUDA only)."""
+    if device.type == "cpu" and memory_format == torch.contiguous_format:
         return tuple(batch)
     return tuple(
         tensor.to(device, non_blocking=True, memory_format=memory_format)
@@ -201,3 +212,43 @@ class BatchStream:
             self._iterator = None
             self.epoch += 1
             self.samples_in_epoch = 0
+
+
+class ShardSampler(Sampler[int]):
+    """Rank `r` of `world_size` takes indices r, r + world_size, ...: a disjoint share, every
+    index exactly once over all ranks (DistributedSampler would pad with repeats)."""
+
+    def __init__(self, size: int, rank: int, world_size: int) -> None:
+        self.indices: Sequence[int] = range(rank, size, world_size)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+
+def build_eval_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    num_workers: int,
+    rank: int,
+    world_size: int,
+    device: torch.device,
+) -> DataLoader:
+    """The held-out DataLoader of one rank: in order, nothing dropped, nothing repeated."""
+    workers = {}
+    if num_workers > 0:
+        workers = {"persistent_workers": True, "worker_init_fn": init_worker}
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=ShardSampler(len(dataset), rank, world_size),
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        # Starting an iteration draws a seed from this generator; the global one would make
+        # training after an evaluation depend on whether the evaluation ran.
+        generator=torch.Generator().manual_seed(0),
+        **workers,
+    )

@@ -1,13 +1,18 @@
 """What a run reports, from global rank 0 only.
 
-    <output-dir>/metrics.jsonl      one JSON object per log interval: step, loss, lr, ...
+    <output-dir>/train.log          every log line of rank 0, appended on each start
+    <output-dir>/metrics.jsonl      one JSON object per log interval (step, loss, lr, ...) and
+                                    per evaluation (step, eval_loss, eval_<metric>, best)
     <output-dir>/environment.jsonl  one JSON object per start: versions, GPUs, git commit,
                                     the copier answers, the config, where it resumed from
-    <output-dir>/summary.json       written when the run ends: step, loss, world_size, status
-    <output-dir>/tensorboard/       the same metrics, when TensorBoard is installed
+    <output-dir>/summary.json       written when the run ends: status, step, loss, world_size,
+                                    eval (the last held-out metrics), best (best.pt's step)
+    <output-dir>/tensorboard/       the same metrics (train/*, eval/*), for
+                                    `tensorboard --logdir <output-dir>/tensorboard`
 
 On a terminal a progress bar (tqdm, when installed) shows the loss; otherwise, as in CI and in
-cluster logs, one plain line per log interval. Other ranks log warnings and errors only.
+cluster logs, one plain line per log interval with the time left. Other ranks log warnings and
+errors only.
 """
 
 from __future__ import annotations
@@ -30,29 +35,61 @@ from . import stack
 logger = logging.getLogger(__package__)
 
 
-class LogHandler(logging.StreamHandler):
+class Console(logging.StreamHandler):
     """Writes to stderr, above the progress bar while one is shown (not through it)."""
 
-    progress: Any = None
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.progress: Any = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if LogHandler.progress is None:
+        if self.progress is None:
             super().emit(record)
             return
         try:
-            LogHandler.progress.write(self.format(record), file=self.stream)
+            self.progress.write(self.format(record), file=self.stream)
         except Exception:
             self.handleError(record)
 
 
-def setup_logging(rank: int) -> None:
-    """Rank 0 logs progress; the others only warnings and errors, prefixed with their rank."""
-    handler = LogHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"[rank {rank}] %(levelname)s %(message)s"))
+def setup_logging(rank: int, log_file: Path | None = None) -> Console:
+    """Rank 0 logs progress; the others only warnings and errors, prefixed with their rank.
+    With `log_file`, the same lines (with the time) are appended there too."""
+    console = Console(sys.stderr)
+    console.setFormatter(logging.Formatter(f"[rank {rank}] %(levelname)s %(message)s"))
     root = logging.getLogger(__package__)
-    root.handlers[:] = [handler]
+    for handler in root.handlers:
+        handler.close()
+    root.handlers[:] = [console]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(
+            logging.Formatter(f"%(asctime)s [rank {rank}] %(levelname)s %(message)s")
+        )
+        root.addHandler(to_file)
     root.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     root.propagate = False
+    return console
+
+
+def close_logging() -> None:
+    """Close the log file (a later run in the same process may write elsewhere)."""
+    root = logging.getLogger(__package__)
+    for handler in root.handlers[:]:
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+            root.removeHandler(handler)
+
+
+def duration(seconds: float) -> str:
+    """`1h02m`, `3m05s`, `12s`: short enough for every log line."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def git_commit(start: Path) -> str | None:
@@ -113,12 +150,26 @@ def environment(device: torch.device) -> dict[str, Any]:
 class MetricsLogger:
     """Writes metrics on rank 0; on other ranks every method does nothing."""
 
-    def __init__(self, output_dir: Path, *, enabled: bool, total_steps: int, start_step: int):
+    def __init__(
+        self,
+        output_dir: Path,
+        *,
+        enabled: bool,
+        total_steps: int,
+        start_step: int,
+        console: Console | None = None,
+    ):
         self.enabled = enabled
         self.output_dir = output_dir
+        self.total_steps = total_steps
+        self.console = console
         self.progress = None
+        self.postfix: dict[str, str] = {}
         self.writer = None
         self.file = None
+        # For the time left: steps and seconds since this process started training.
+        self.started_at = time.perf_counter()
+        self.start_step = start_step
         if not enabled:
             return
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -130,17 +181,32 @@ class MetricsLogger:
 
             self.writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=start_step)
         except ImportError:
-            pass
-        if sys.stderr.isatty():
+            logger.info("TensorBoard is not installed (pip install tensorboard): no event files")
+        if sys.stderr.isatty() and console is not None:
             try:
                 from tqdm import tqdm
 
                 self.progress = tqdm(
                     total=total_steps, initial=start_step, unit="step", dynamic_ncols=True
                 )
-                LogHandler.progress = self.progress
+                console.progress = self.progress
             except ImportError:
                 pass
+
+    @property
+    def tensorboard_command(self) -> str | None:
+        """The command that shows this run in TensorBoard, when event files are written."""
+        if self.writer is None:
+            return None
+        return f"tensorboard --logdir {self.output_dir / 'tensorboard'}"
+
+    def time_left(self, step: int) -> str:
+        """`ETA 3m05s` from this process's pace so far, or '' before there is one."""
+        done = step - self.start_step
+        if done <= 0 or step >= self.total_steps:
+            return ""
+        pace = (time.perf_counter() - self.started_at) / done
+        return f", ETA {duration(pace * (self.total_steps - step))}"
 
     @staticmethod
     def drop_entries_after(path: Path, step: int) -> None:
@@ -172,10 +238,27 @@ class MetricsLogger:
             for name, value in values.items():
                 self.writer.add_scalar(f"train/{name}", value, step)
         if self.progress is not None:
-            self.progress.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}")
+            self.postfix.update(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}")
+            self.progress.set_postfix(self.postfix)
         else:
             details = " ".join(f"{name} {value:.4g}" for name, value in values.items())
-            logger.info("step %d: %s", step, details)
+            logger.info("step %d/%d: %s%s", step, self.total_steps, details, self.time_left(step))
+
+    def log_eval(self, step: int, values: dict[str, float], best: bool) -> None:
+        """One evaluation: a metrics.jsonl line (eval_* keys), TensorBoard's eval/*, a log line."""
+        if not self.enabled:
+            return
+        record = {"step": step, **{f"eval_{k}": v for k, v in values.items()}, "best": best}
+        self.file.write(json.dumps({**record, "time": round(time.time(), 3)}) + "\n")
+        if self.writer is not None:
+            for name, value in values.items():
+                self.writer.add_scalar(f"eval/{name}", value, step)
+        if self.progress is not None:
+            # The bar shows the latest held-out metrics next to the training loss.
+            self.postfix.update({f"eval_{k}": f"{v:.4g}" for k, v in values.items()})
+            self.progress.set_postfix(self.postfix)
+        details = " ".join(f"{name} {value:.4g}" for name, value in values.items())
+        logger.info("step %d/%d: eval %s%s", step, self.total_steps, details, " (best)" * best)
 
     def write_environment(self, record: dict[str, Any]) -> None:
         if self.enabled:
@@ -192,7 +275,8 @@ class MetricsLogger:
 
     def close(self) -> None:
         if self.progress is not None:
-            LogHandler.progress = None
+            if self.console is not None:
+                self.console.progress = None
             self.progress.close()
         if self.writer is not None:
             self.writer.close()

@@ -6,173 +6,189 @@
     python -m <package>.train --help                                          # every option
 
 It trains on the task's synthetic data until `--data-dir` points at real data (see task.py),
-writes checkpoints to `<output-dir>/checkpoints/` every `--checkpoint-interval` steps and at the
-end, and on start resumes from the newest one that loads, so rerunning the same command after a
-crash, a preemption or a `torchrun --max-restarts` restart continues where the run stopped, with
-the same data order and random numbers. SIGTERM and SIGUSR1 save at a step boundary and exit 0.
-`<output-dir>/summary.json` says how it ended.
+holds out `--val-fraction` of it (or uses `--val-data-dir`) and evaluates the task's metric
+there every `--eval-interval` steps and at the end, keeping the best model as
+`<output-dir>/checkpoints/best.pt`. It writes checkpoints to `<output-dir>/checkpoints/` every
+`--checkpoint-interval` steps and at the end, and on start resumes from the newest one that
+loads, so rerunning the same command after a crash, a preemption or a `torchrun --max-restarts`
+restart continues where the run stopped, with the same data order and random numbers. A run
+with another model or data configuration refuses to resume another configuration's
+checkpoints. SIGTERM, SIGUSR1 and a first Ctrl-C save at a step boundary and exit 0 (a second
+Ctrl-C aborts at once). `<output-dir>/summary.json` says how it ended.
 
 The loop reads nothing back from the GPU between log intervals: the loss is summed on the
 device and averaged over ranks every `--log-interval` steps.
-
-Tests only: with TRAIN_TEST_KILL_AT_STEP=K (and TRAIN_TEST_KILL_RANK=R, default 1) rank R kills
-itself with SIGKILL after step K on torchrun's first attempt, to prove that a restart loses
-nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
-import functools
 import gc
 import logging
-import math
-import os
-import random
-import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
-from . import checkpoint, config, data, dist, metrics, stack, task
+from . import checkpoint, config, dist, evaluation, factory, metrics, rng, task
 from .config import Config
 from .dist import DistInfo
-from .model import build_model
-from .preemption import Preemption
+from .factory import Parts
+from .preemption import Aborted, Preemption
 
 # Not __name__: that is "__main__" under `python -m`, outside the package logger.
 logger = logging.getLogger(f"{__package__}.train")
 
 
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for full precision. `auto` follows the stack on CUDA."""
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    name = stack.AMP_DTYPE if amp == "auto" else amp
-    if name == "float16" and device.type != "cuda":
-        raise ValueError("--amp float16 needs CUDA; use bfloat16 or off on the CPU")
-    return getattr(torch, name)
+@dataclass
+class Progress:
+    """Where the run is: the step, the last reported loss, the best held-out result so far.
+    The checkpoint header holds the step; the rest is the checkpoint's `progress` entry."""
+
+    step: int = 0
+    loss: float | None = None
+    # {"step", "metric", "value", "loss"} of best.pt, or None before the first evaluation.
+    best: dict[str, Any] | None = None
+    # The last evaluation, {"step", "values"}: summary.json reports it, and a run stopped
+    # before an evaluation that was due does it on resume.
+    evaluation: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loss": self.loss, "best": self.best, "evaluation": self.evaluation}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loss, self.best, self.evaluation = state["loss"], state["best"], state["evaluation"]
 
 
-def configure_backends(device: torch.device, tf32: bool) -> None:
-    """Speed settings that change no results beyond TF32's rounding."""
-    if device.type != "cuda":
-        return
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    # Fixed input shapes: let cuDNN time its algorithms once and keep the fastest.
-    torch.backends.cudnn.benchmark = True
+class ConfigState:
+    """The run's config in checkpoints; loading one of another experiment is refused."""
+
+    def __init__(self, cfg: Config, source: str = "the checkpoint") -> None:
+        self.cfg = cfg
+        self.source = source
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.cfg.to_dict()
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        identity, other = config.changes(saved, self.cfg.to_dict())
+        if identity:
+            raise ValueError(
+                f"{self.source} is from a run with another model or data configuration "
+                f"({'; '.join(identity)}); use another --output-dir for this experiment, or "
+                "the checkpoint's values to resume it"
+            )
+        if other:
+            logger.warning("config differs from the checkpoint's: %s", "; ".join(other))
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed(seed % 2**32)
+class LabelsState:
+    """The class names of the training data, which predict and export take from the file."""
+
+    def __init__(self, labels: list[str] | None) -> None:
+        self.labels = labels
+
+    def state_dict(self) -> list[str] | None:
+        return self.labels
+
+    def load_state_dict(self, saved: list[str] | None) -> None:
+        if saved != self.labels:
+            raise ValueError(
+                f"the checkpoint was trained on the classes {saved}, the data now has "
+                f"{self.labels}; use another --output-dir for this data"
+            )
 
 
-def lr_factor(step: int, *, warmup_steps: int, max_steps: int, min_ratio: float) -> float:
-    """Linear warmup to 1, then cosine decay to `min_ratio` at `max_steps`."""
-    if step < warmup_steps:
-        return (step + 1) / (warmup_steps + 1)
-    progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+class ScalerState:
+    """The gradient scaler's state, or {} for a run without one (bf16, full precision)."""
+
+    def __init__(self, scaler: torch.amp.GradScaler | None) -> None:
+        self.scaler = scaler
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scaler.state_dict() if self.scaler is not None else {}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        if self.scaler is not None and saved:
+            self.scaler.load_state_dict(saved)
 
 
-def build_optimizer(model: torch.nn.Module, cfg: config.OptimConfig, device: torch.device):
-    """AdamW; no weight decay on biases and norm weights; the fused kernel on CUDA."""
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    fused = True if device.type == "cuda" else None
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+class RandomStates:
+    """Every rank's random generators: gathered from all ranks on save, each rank its own on
+    load; with another number of ranks, fresh streams for the resumed step."""
 
+    def __init__(self, info: DistInfo, seed: int, progress: Progress) -> None:
+        self.info = info
+        self.seed = seed
+        self.progress = progress
 
-def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """`section.option: old -> new` for every option that differs from the checkpoint's."""
-    return [
-        f"{section}.{key}: {saved.get(section, {}).get(key)!r} -> {value!r}"
-        for section, values in current.items()
-        for key, value in values.items()
-        if saved.get(section, {}).get(key, value) != value
-    ]
+    def state_dict(self) -> list[dict[str, Any]]:
+        return dist.all_gather_object(rng.state())
+
+    def load_state_dict(self, saved: list[dict[str, Any]]) -> None:
+        if len(saved) == self.info.world_size:
+            rng.set_state(saved[self.info.rank])
+            return
+        logger.warning(
+            "checkpoint saved by %d ranks, resuming on %d: random streams start afresh",
+            len(saved),
+            self.info.world_size,
+        )
+        rng.seed_everything(rng.rank_seed(self.seed, self.info.rank, self.progress.step))
 
 
 class Trainer:
-    """Builds the model, optimizer and data for `cfg`, resumes, and runs the loop."""
+    """Runs the loop over ready-made parts (see factory.py), checkpoints, evaluates, resumes."""
 
-    def __init__(self, cfg: Config, info: DistInfo, kill_at_step: int | None = None) -> None:
+    def __init__(
+        self, cfg: Config, info: DistInfo, parts: Parts, console: metrics.Console | None = None
+    ) -> None:
         self.cfg = cfg
         self.info = info
+        self.parts = parts
         self.device = info.device
         self.output_dir = Path(cfg.train.output_dir)
-        self.checkpoint_dir = self.output_dir / "checkpoints"
-        self.kill_at_step = kill_at_step
-        self.amp_dtype = resolve_amp(cfg.train.amp, self.device)
-        configure_backends(self.device, cfg.train.tf32)
-        on_cuda = self.device.type == "cuda"
-        memory_format = task.MEMORY_FORMAT if on_cuda else torch.contiguous_format
-
-        # Same seed on every rank: identical initial weights (DDP would copy rank 0's anyway).
-        seed_everything(cfg.train.seed)
-        self.raw_model = build_model(cfg.task).to(self.device, memory_format=memory_format)
-        self.parameters = [p for p in self.raw_model.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(self.raw_model, cfg.optim, self.device)
-        schedule = functools.partial(
-            lr_factor,
-            warmup_steps=cfg.optim.warmup_steps,
-            max_steps=cfg.train.max_steps,
-            min_ratio=cfg.optim.min_lr / cfg.optim.lr,
-        )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
-        # float16 needs loss scaling to keep small gradients from flushing to zero; bf16 not.
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-
-        dataset = task.build_dataset(
-            cfg.task, cfg.data.data_dir, cfg.data.num_synthetic_samples, cfg.train.seed
-        )
-        loader = data.build_loader(
-            dataset,
-            batch_size=cfg.data.batch_size,
-            num_workers=cfg.data.num_workers,
-            rank=info.rank,
-            world_size=info.world_size,
-            seed=cfg.train.seed,
-            device=self.device,
-        )
-        self.stream = data.BatchStream(loader, self.device, memory_format)
-
-        self.step = 0
-        self.last_loss: float | None = None
+        self.progress = Progress()
         self.resumed_from: int | None = None
+        self.parameters = [p for p in parts.model.parameters() if p.requires_grad]
+
+        # The checkpoint format: one line per piece of state (see checkpoint.py). config and
+        # labels load first, so that another experiment is refused before anything changes.
+        self.checkpointer = checkpoint.Checkpointer(
+            self.output_dir / "checkpoints",
+            keep=cfg.checkpoint.keep_checkpoints,
+            is_main=info.is_main,
+            header={"world_size": info.world_size, "task": task.KIND},
+        )
+        self.config_state = ConfigState(cfg)
+        self.checkpointer.register("config", self.config_state)
+        self.checkpointer.register("labels", LabelsState(parts.labels))
+        self.checkpointer.register("model", parts.model)
+        self.checkpointer.register("optimizer", parts.optimizer)
+        self.checkpointer.register("scheduler", parts.scheduler)
+        self.checkpointer.register("scaler", ScalerState(parts.scaler))
+        self.checkpointer.register("data", parts.stream)
+        self.checkpointer.register("progress", self.progress)
+        self.checkpointer.register("rng", RandomStates(info, cfg.train.seed, self.progress))
+
         # Each rank its own dropout and augmentation stream; a resume replaces these states.
-        seed_everything(cfg.train.seed * 1000 + info.rank + 1)
+        rng.seed_everything(rng.rank_seed(cfg.train.seed, info.rank))
         if cfg.checkpoint.resume:
             self.resume()
         else:
             self.refuse_old_checkpoints()
 
-        self.model = self.raw_model
-        if cfg.train.compile:
-            self.model = torch.compile(self.model)
-        if info.distributed:
-            device_ids = [self.device.index] if on_cuda else None
-            self.model = DistributedDataParallel(self.model, device_ids=device_ids)
-
         self.metrics = metrics.MetricsLogger(
             self.output_dir,
             enabled=info.is_main,
             total_steps=cfg.train.max_steps,
-            start_step=self.step,
+            start_step=self.progress.step,
+            console=console,
         )
         self.preemption = Preemption(dist.cpu_group())
         # Device-side sums between reports: reading them back is the only sync.
@@ -181,119 +197,99 @@ class Trainer:
         self.grad_norm: torch.Tensor | None = None
         self.report_time = time.perf_counter()
 
+    @property
+    def step(self) -> int:
+        return self.progress.step
+
     # --- checkpoints -------------------------------------------------------------------------
 
     def resume(self) -> None:
         """Load the newest checkpoint that loads; rank 0 chooses, every rank reads it."""
-        found = None
-        if self.info.is_main:
-            checkpoint.remove_temporary_files(self.checkpoint_dir)
-            found = checkpoint.find_latest(self.checkpoint_dir)
-        chosen = dist.broadcast_object(str(found[0]) if found else None)
+        found = self.checkpointer.find_latest()
+        refusal = None
+        if self.info.is_main and found is None:
+            unreadable = checkpoint.list_checkpoints(self.checkpointer.directory)
+            if unreadable:
+                # Starting afresh next to them would prune the new run's (lower) steps first.
+                refusal = (
+                    f"none of the {len(unreadable)} checkpoints in {self.checkpointer.directory} "
+                    "loads (see the warnings above: damaged, or written by another version of "
+                    "this code); move them away or use another --output-dir"
+                )
+        chosen, refusal = dist.broadcast_object((str(found[0]) if found else None, refusal))
+        if refusal is not None:
+            raise ValueError(refusal)
         if chosen is None:
             return
         if found is not None:
             state = found[1]
         else:
             try:
-                state = checkpoint.load(Path(chosen))
+                state = checkpoint.load(Path(chosen), self.checkpointer.required)
             except Exception as error:
                 raise RuntimeError(
                     f"rank {self.info.rank} cannot read {chosen}, which rank 0 resumes from "
                     f"({error}); the output directory must be storage that every node sees"
                 ) from error
-        # Said before loading, so that a changed model size explains the shape errors below.
-        changes = config_changes(state.get("config", {}), self.cfg.to_dict())
-        if changes:
-            logger.warning("config differs from the checkpoint's: %s", "; ".join(changes))
-        self.raw_model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.stream.load_state_dict(state["data"])
-        self.step = self.resumed_from = int(state["step"])
-        self.last_loss = state.get("loss")
-        saved_world_size = len(state["rng"])
-        if saved_world_size == self.info.world_size:
-            checkpoint.set_rng_state(state["rng"][self.info.rank])
-        else:
-            logger.warning(
-                "checkpoint saved by %d ranks, resuming on %d: random streams start afresh",
-                saved_world_size,
-                self.info.world_size,
-            )
-            seed_everything(self.cfg.train.seed * 1000 + self.info.rank + 1 + self.step)
-        logger.info("resumed from %s (step %d)", chosen, self.step)
+        self.config_state.source = chosen
+        self.progress.step = int(state["step"])
+        self.checkpointer.load_state_dict(state)
+        self.resumed_from = self.progress.step
+        logger.info("resumed from %s (step %d)", chosen, self.progress.step)
 
     def refuse_old_checkpoints(self) -> None:
         """--no-resume into a folder with checkpoints would mix two runs' files (and pruning
         would delete the new run's, whose steps are lower): refuse, on every rank."""
-        found = checkpoint.list_checkpoints(self.checkpoint_dir) if self.info.is_main else []
+        directory = self.checkpointer.directory
+        found = []
+        if self.info.is_main:
+            found = checkpoint.list_checkpoints(directory)
+            found += (
+                [directory / checkpoint.BEST] if (directory / checkpoint.BEST).is_file() else []
+            )
         newest = dist.broadcast_object(str(found[0]) if found else None)
         if newest is not None:
             raise ValueError(
                 f"--no-resume, but {newest} is from an earlier run; use another --output-dir "
-                f"or delete {self.checkpoint_dir}"
+                f"or delete {directory}"
             )
 
-    def save(self) -> Path | None:
+    def save(self, best: bool) -> None:
         """Every rank contributes its random states; global rank 0 writes."""
-        rng = dist.all_gather_object(checkpoint.rng_state())
-        if not self.info.is_main:
-            return None
-        state = {
-            "format": checkpoint.FORMAT,
-            "step": self.step,
-            "model": self.raw_model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
-            "data": self.stream.state_dict(),
-            "rng": rng,
-            "world_size": self.info.world_size,
-            "loss": self.last_loss,
-            "config": self.cfg.to_dict(),
-        }
-        path = checkpoint.save(state, self.checkpoint_dir, self.cfg.checkpoint.keep_checkpoints)
-        logger.info("saved %s", path)
-        return path
+        path = self.checkpointer.save(self.step, best=best)
+        if path is not None:
+            logger.info("saved %s%s", path, " (and best.pt)" if best else "")
 
     # --- the loop ----------------------------------------------------------------------------
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
     def train_step(self) -> None:
         """One optimizer step over `grad_accum_steps` micro-batches."""
-        accum_steps = self.cfg.train.grad_accum_steps
+        parts, accum_steps = self.parts, self.cfg.train.grad_accum_steps
         for micro_step in range(accum_steps):
-            inputs, targets = self.stream.next()
+            inputs, targets = parts.stream.next()
             # Gradients are all-reduced once per optimizer step, on the last micro-batch.
             syncing = micro_step == accum_steps - 1 or not self.info.distributed
-            with contextlib.nullcontext() if syncing else self.model.no_sync():
-                with self.autocast():
-                    loss = task.loss(self.model(inputs), targets)
+            with contextlib.nullcontext() if syncing else parts.train_model.no_sync():
+                with parts.autocast():
+                    loss = task.loss(parts.train_model(inputs), targets)
                 if accum_steps > 1:
                     loss = loss / accum_steps
-                (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+                (parts.scaler.scale(loss) if parts.scaler is not None else loss).backward()
             self.loss_sum += loss.detach()
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
+        if parts.scaler is not None:
+            parts.scaler.unscale_(parts.optimizer)
         if self.cfg.optim.grad_clip > 0:
             self.grad_norm = torch.nn.utils.clip_grad_norm_(
                 self.parameters, self.cfg.optim.grad_clip, foreach=True
             )
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+        if parts.scaler is not None:
+            parts.scaler.step(parts.optimizer)
+            parts.scaler.update()
         else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        self.step += 1
+            parts.optimizer.step()
+        parts.optimizer.zero_grad(set_to_none=True)
+        parts.scheduler.step()
+        self.progress.step += 1
         self.steps_since_report += 1
 
     def report(self) -> None:
@@ -308,38 +304,71 @@ class Trainer:
         )
         values = {
             "loss": loss.item(),
-            "lr": self.scheduler.get_last_lr()[0],
+            "lr": self.parts.scheduler.get_last_lr()[0],
             "steps_per_second": steps_per_second,
             "samples_per_second": steps_per_second * samples_per_step,
         }
         if self.grad_norm is not None:
             values["grad_norm"] = self.grad_norm.item()
-        self.last_loss = values["loss"]
+        self.progress.loss = values["loss"]
         self.metrics.log(self.step, values)
         self.loss_sum.zero_()
         self.steps_since_report = 0
         self.report_time = now
 
+    def evaluate(self) -> bool:
+        """The held-out metrics of the current weights, logged; True when they are the best."""
+        values = self.parts.evaluator.evaluate(self.parts.eval_model)
+        self.progress.evaluation = {"step": self.step, "values": values}
+        improved = evaluation.improves(values, self.progress.best)
+        if improved:
+            self.progress.best = {
+                "step": self.step,
+                "metric": task.METRIC,
+                "value": values[task.METRIC],
+                "loss": values["loss"],
+            }
+        self.metrics.log_eval(self.step, values, improved)
+        return improved
+
+    def eval_due(self, step: int) -> bool:
+        """Whether the held-out split is evaluated after `step`."""
+        interval = self.cfg.train.eval_interval
+        return self.parts.evaluator is not None and (
+            step == self.cfg.train.max_steps or (interval > 0 and step % interval == 0)
+        )
+
+    def catch_up_evaluation(self) -> None:
+        """A run stopped at a step whose evaluation was due (it left without one, to be quick):
+        do it now, so that the resumed run evaluates where an uninterrupted one did."""
+        step, evaluated = self.step, self.progress.evaluation
+        if step == 0 or not self.eval_due(step):
+            return
+        if (evaluated is None or evaluated["step"] != step) and self.evaluate():
+            self.checkpointer.save_best(step)
+
     def end_of_step(self) -> bool:
-        """Report, checkpoint and agree on preemption between steps; True means stop now."""
+        """Report, evaluate, checkpoint and agree on preemption between steps; True: stop."""
         self.metrics.advance()
         step, cfg = self.step, self.cfg
         stop = self.preemption.should_stop()
-        checkpoint_due = (
-            stop or step % cfg.checkpoint.checkpoint_interval == 0 or step == cfg.train.max_steps
-        )
+        final = step == cfg.train.max_steps
+        checkpoint_due = stop or final or step % cfg.checkpoint.checkpoint_interval == 0
+        # A stopping run leaves quickly (catch_up_evaluation does it on resume).
+        eval_due = not stop and self.eval_due(step)
         # Checkpoints come with a report, so a resumed run's reports match an uninterrupted one's.
         if checkpoint_due or step % cfg.train.log_interval == 0:
             self.report()
+        best = self.evaluate() if eval_due else False
         if checkpoint_due:
-            self.save()
+            self.save(best)
+        elif best:
+            self.checkpointer.save_best(step)
         return stop
 
     def run(self, until_step: int) -> None:
         """Train until `until_step`, or until the step at which a preemption signal stops it."""
         while self.step < until_step:
-            if self.step == self.kill_at_step:
-                os.kill(os.getpid(), signal.SIGKILL)
             self.train_step()
             if self.end_of_step():
                 return
@@ -348,30 +377,70 @@ class Trainer:
         """Train to max_steps (or a preemption), then write summary.json; returns it."""
         started, start_step = time.perf_counter(), self.step
         self.write_environment()
+        self.log_banner()
+        self.catch_up_evaluation()
         with self.preemption:
             self.run(self.cfg.train.max_steps)
         elapsed = time.perf_counter() - started
         completed = self.step >= self.cfg.train.max_steps
+        best = self.progress.best
         summary = {
             "status": "completed" if completed else "preempted",
             "signal": self.preemption.received,
             "step": self.step,
             "max_steps": self.cfg.train.max_steps,
-            "loss": self.last_loss,
+            "loss": self.progress.loss,
             "world_size": self.info.world_size,
             "resumed_from": self.resumed_from,
             "steps_this_run": self.step - start_step,
             "seconds_this_run": round(elapsed, 3),
-            "checkpoint": str(checkpoint.path_for(self.checkpoint_dir, self.step)),
+            "checkpoint": str(checkpoint.path_for(self.checkpointer.directory, self.step)),
+            "eval": self.progress.evaluation and self.progress.evaluation["values"],
+            "best": best
+            and {**best, "checkpoint": str(self.checkpointer.directory / checkpoint.BEST)},
         }
         self.metrics.write_summary(summary)
-        logger.info("%s at step %d, loss %s", summary["status"], self.step, self.last_loss)
+        logger.info("%s at step %d, loss %s", summary["status"], self.step, self.progress.loss)
+        if best:
+            logger.info(
+                "best %s %.4g at step %d: %s",
+                best["metric"],
+                best["value"],
+                best["step"],
+                summary["best"]["checkpoint"],
+            )
         return summary
+
+    def log_banner(self) -> None:
+        """What this run is, in one block at the start: device, ranks, sizes, where it writes."""
+        parts, info = self.parts, self.info
+        backend = f"{info.backend}, " if info.backend else ""
+        evaluated = parts.evaluator.num_samples if parts.evaluator else 0
+        source = self.cfg.data.data_dir or "synthetic data"
+        start = f"resuming at step {self.step}" if self.resumed_from is not None else "from scratch"
+        logger.info(
+            "device %s (%s%d rank%s), %s parameters, %d training / %d held-out samples of %s, "
+            "%s to step %d, output %s",
+            self.device,
+            backend,
+            info.world_size,
+            "s" * (info.world_size != 1),
+            f"{parts.num_parameters:,}",
+            parts.num_train_samples,
+            evaluated,
+            source,
+            start,
+            self.cfg.train.max_steps,
+            self.output_dir,
+        )
+        if self.metrics.tensorboard_command:
+            logger.info("TensorBoard: %s", self.metrics.tensorboard_command)
 
     def write_environment(self) -> None:
         if not self.info.is_main:
             return
         source = Path(__file__).resolve().parent
+        amp_dtype = self.parts.amp_dtype
         record = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "argv": sys.argv,
@@ -379,7 +448,7 @@ class Trainer:
             "backend": self.info.backend,
             "restart_count": self.info.restart_count,
             "resumed_from": self.resumed_from,
-            "amp": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else "off",
+            "amp": str(amp_dtype).removeprefix("torch.") if amp_dtype else "off",
             **metrics.environment(self.device),
             "git_commit": metrics.git_commit(source),
             "answers": metrics.copier_answers(source),
@@ -388,16 +457,15 @@ class Trainer:
         self.metrics.write_environment(record)
 
     def close(self) -> None:
+        """Close the log files and let go of the parts, whose DataLoader workers then stop."""
         self.metrics.close()
+        self.parts = None
+        self.checkpointer.parts.clear()
 
 
-def kill_step_for(info: DistInfo) -> int | None:
-    """The test-only fault injection step for this rank (see the module docstring)."""
-    step = os.environ.get("TRAIN_TEST_KILL_AT_STEP", "")
-    rank = int(os.environ.get("TRAIN_TEST_KILL_RANK", "1"))
-    if not step or info.restart_count > 0 or info.rank != rank:
-        return None
-    return int(step)
+def build_trainer(cfg: Config, info: DistInfo, console: metrics.Console | None = None) -> Trainer:
+    """The parts for `cfg` (factory.py), handed to a Trainer."""
+    return Trainer(cfg, info, factory.build_parts(cfg, info), console)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -415,11 +483,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             info = dist.init_distributed(cfg.train.device)
-            metrics.setup_logging(info.rank)
-            trainer = Trainer(cfg, info, kill_at_step=kill_step_for(info))
+            log_file = Path(cfg.train.output_dir) / "train.log" if info.is_main else None
+            console = metrics.setup_logging(info.rank, log_file)
+            trainer = build_trainer(cfg, info, console)
         except ValueError as error:
             # Problems with the user's input (no GPU for --device cuda, a data folder that
-            # does not match the config): one line, not a traceback.
+            # does not match the config, another experiment's checkpoints): one line, not a
+            # traceback.
             print(f"error: {error}", file=sys.stderr)
             return 2
         trainer.fit()
@@ -427,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         # its last collective can take the peer down with it (seen across two torchrun nodes).
         dist.barrier()
         return 0
+    except (Aborted, KeyboardInterrupt):
+        step = trainer.step if trainer is not None else 0
+        print(f"aborted at step {step}: what the last checkpoint holds is kept", file=sys.stderr)
+        return 130
     finally:
         if trainer is not None:
             trainer.close()
@@ -436,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = None
         gc.collect()
         dist.destroy_distributed()
+        metrics.close_logging()
 
 
 if __name__ == "__main__":
