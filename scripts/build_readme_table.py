@@ -61,10 +61,10 @@ def table(matrix: dict) -> str:
             earlier = []
             for end in reversed(order[index:-1]):
                 narrower = latest(matrix, family, platform, f"{key}-{end}")
-                if narrower and short(narrower[1]) != short(stack):
-                    if not earlier or not earlier[-1].endswith(short(narrower[1])):
-                        earlier.append(f"to {matrix['generations'][end]['label']}: "
-                                       f"{short(narrower[1])}")  # fmt: skip
+                differs = narrower and short(narrower[1]) != short(stack)
+                if differs and not (earlier and earlier[-1].endswith(short(narrower[1]))):
+                    label = matrix["generations"][end]["label"]
+                    earlier.append(f"to {label}: {short(narrower[1])}")
             where = "" if family == "pytorch" else f" ({platform.split('/')[1]})"
             sid = next(iter(table_["lines"].values()))
             rows.append(

@@ -59,5 +59,7 @@ def test_real_file_tests_run_with_the_torch_companion(
     for name in NEEDS_COMPANION[task_type]:
         assert outcomes.get(f"test_task.py::{name}") == "passed", f"{name}\n{output}"
     companion = "torchvision" if task_type == "cv" else "torchaudio"
-    imported = run([str(python), "-c", f"import {companion}; print({companion}.__version__)"], project)
+    imported = run(
+        [str(python), "-c", f"import {companion}; print({companion}.__version__)"], project
+    )
     assert imported.returncode == 0, imported.stderr

@@ -4,10 +4,11 @@ Each render runs `pytest` in the project with CPU torch 2.13.0 (the `project_pyt
 its CI does without a GPU: unit tests, a 2-rank gloo torchrun run with its held-out evaluation,
 a rank killed under `--max-restarts 1` that must end with the uninterrupted run's weights and
 best.pt, SIGTERM and Ctrl-C, a corrupt checkpoint, another experiment's checkpoints refused,
-predict and export. The junit report is read so that a test that silently skipped or vanished fails here
-too. Then `ruff check` and `ruff format --check` with the project's own configuration, and the
-package built as a wheel, installed elsewhere and trained from there (what the image's train
-stage does), since a test run from the source tree cannot notice a file missing from the wheel.
+predict and export. The junit report is read so that a test that silently skipped or vanished
+fails here too. Then `ruff check` and `ruff format --check` with the project's own
+configuration, and the package built as a wheel, installed elsewhere and trained from there
+(what the image's train stage does), since a test run from the source tree cannot notice a
+file missing from the wheel.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Fixtures for update tests: a throw-away git repository of this template with three tags.
 
+- v0: v1 with an older checkpoint format (FORMAT in checkpoint.py), for the checkpoint notice.
 - v1: the working tree as it is (tracked and untracked files that git does not ignore).
 - v2: v1 plus a newer image at the head of every candidate table of the image matrix: the
   next torch line on the same CUDA (pytorch/pytorch) or the next monthly release (NGC). This
@@ -13,6 +14,7 @@ git identity and a HOME of their own, so nothing from this machine's git config 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 
 from update.repo import (
+    CHECKPOINT_MODULE,
     MATRIX,
     REPO_ROOT,
     TEMPLATE_PARTS,
@@ -64,6 +67,16 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> TemplateRepo:
         (repo / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / relative, repo / relative)
     git(repo, env, "init", "--quiet", "--initial-branch=main")
+    # v0: an older checkpoint format, the one thing that differs from v1.
+    checkpoint = repo / CHECKPOINT_MODULE
+    current = checkpoint.read_text()
+    older = re.sub(r"^FORMAT = (\d+)$", lambda m: f"FORMAT = {int(m[1]) - 1}", current, flags=re.M)
+    assert older != current, "checkpoint.py names its FORMAT"
+    checkpoint.write_text(older)
+    git(repo, env, "add", "--all")
+    git(repo, env, "commit", "--quiet", "--message", "template v0")
+    git(repo, env, "tag", "v0")
+    checkpoint.write_text(current)
     for tag, change in (("v1", None), ("v2", add_newer_images), ("v3", raise_volta_driver_floor)):
         if change:
             matrix = load_matrix(repo / MATRIX)

@@ -20,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # What the template needs to render; the rest of the repository is tooling.
 TEMPLATE_PARTS = ("copier.yml", "data", "hooks", "template")
 MATRIX = Path("data") / "image-matrix.yml"
+CHECKPOINT_MODULE = Path("template") / "src" / "{{package_name}}" / "checkpoint.py"
 
 
 @dataclass(frozen=True)

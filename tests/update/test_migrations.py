@@ -177,3 +177,25 @@ def test_migration_note_reaches_the_update_report(
     assert "### Notes from the template" in body
     assert "- the image moved from torch" in body
     assert "No conflicts." in body
+
+
+def test_checkpoint_format_change_under_saved_runs_is_announced(
+    template_repo: TemplateRepo, copy_project, copier_cli
+) -> None:
+    """v0 writes an older checkpoint format than v1: a project with saved runs hears it once,
+    with what to do; without saved runs, nothing is said."""
+    quiet = copy_project({}, ref="v0", name="no-runs")
+    result = copier_cli("update", "--trust", "--defaults", "--vcs-ref", "v1", cwd=quiet)
+    assert not [n for n in notes(result.stdout) if "checkpoint format" in n]
+
+    project = copy_project({}, ref="v0")
+    for run in ("outputs", "outputs/lr-3e-4"):
+        folder = project / run / "checkpoints"
+        folder.mkdir(parents=True)
+        (folder / "step_00000100.pt").write_bytes(b"an older checkpoint")
+    result = copier_cli("update", "--trust", "--defaults", "--vcs-ref", "v1", cwd=project)
+    found = [n for n in notes(result.stdout) if "checkpoint" in n or "git stash" in n]
+    assert len(found) == 2, result.stdout
+    assert "checkpoint format from 1 to 2" in found[0] and "2 checkpoint(s)" in found[0]
+    assert "outputs, outputs/lr-3e-4" in found[0]
+    assert "`git stash`" in found[1]
