@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -171,3 +173,41 @@ def test_answers_file_records_every_question(render_cache, answers: dict[str, An
     assert {"stack", "fleet", "image_matrix"} <= set(computed)
     assert not set(computed) & set(recorded), set(computed) & set(recorded)
     assert ("cluster" in recorded) == (answers["distributed"] == "multi_node")
+
+
+@pytest.mark.parametrize("task_type", ["cv", "nlp", "audio"])
+def test_readme_has_the_path_without_vs_code(render_cache, task_type: str) -> None:
+    """A venv with the image's Python, the CPU install with the task's torch companion, the
+    tests, a tiny run, this task's data layout, and the torchrun command that works on a CPU."""
+    answers = {"task_type": task_type, "distributed": "multi_node"}
+    project = render_cache(answers)
+    readme = (project / "README.md").read_text()
+    stack = expected_stack(answers)
+    quickstart = readme.split("### Without VS Code or a container", 1)[1].split("\n## ", 1)[0]
+    assert f"python{stack['python']} -m venv .venv" in quickstart
+    assert "bash scripts/install-cpu.sh 'torch==" in quickstart
+    assert "bash scripts/test.sh" in quickstart
+    assert "--config configs/tiny.yaml --device cpu" in quickstart
+    layout = {"cv": "one folder per class, any image files", "nlp": "folder of `*.txt` files",
+              "audio": "WAV files"}[task_type]  # fmt: skip
+    assert layout in quickstart
+    assert "torchrun --standalone --nproc-per-node=2 -m project.train --device cpu" in quickstart
+    assert "[deploy/README.md](deploy/README.md)" in quickstart
+    single = (render_cache({"task_type": task_type}) / "README.md").read_text()
+    assert "deploy/README.md" not in single
+
+
+def test_message_after_copy_gives_both_paths(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--skip-tasks",
+         "--vcs-ref", "HEAD", "--data", "distributed=multi_node", str(REPO_ROOT),
+         str(tmp_path / "demo")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    message = result.stdout + result.stderr
+    assert "Dev Containers: Reopen in Container" in message
+    assert f"python{expected_stack({})['python']} -m venv .venv" in message
+    assert "bash scripts/install-cpu.sh 'torch==" in message
+    assert "python -m demo.train --config configs/tiny.yaml --device cpu" in message
+    assert "Clusters (Slurm, Kubernetes): deploy/README.md" in message
