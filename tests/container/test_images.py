@@ -86,12 +86,21 @@ def test_dev_container_user_is_the_host_user(dev_container: DevContainer) -> Non
 def test_post_create_installed_the_workspace_editable(
     dev_container: DevContainer, images: Images
 ) -> None:
+    """postCreateCommand's `pip install -e` put the workspace into the image's venv, as the
+    host user whose UID the container's user took: not into ~/.local, where pip goes on its own
+    when the venv is not writable ("Defaulting to user installation")."""
     package = images.project.package
     result = dev_container.run(
-        f"python -c 'import {package}; print({package}.__file__)'", workdir="/"
+        f"python -c 'import {package}; print({package}.__file__)'"
+        f" && pip show --files {package} | sed -n 's/^Location: //p'",
+        workdir="/",
     )
     assert result.returncode == 0, output_of(result)
-    assert result.stdout.strip() == f"{dev_container.workspace}/src/{package}/__init__.py"
+    module, location = result.stdout.split()
+    assert module == f"{dev_container.workspace}/src/{package}/__init__.py"
+    assert location.startswith("/opt/venv/"), f"the project was installed into {location}"
+    user_site = dev_container.run("ls ~/.local/lib 2>/dev/null || true")
+    assert user_site.stdout.strip() == "", f"pip installed into ~/.local: {user_site.stdout}"
 
 
 def test_doctor_reports_cpu_mode(
