@@ -187,7 +187,9 @@ NGC = Layout(
         "grep -q '^torch==' /etc/pip/constraint.txt\n"
         "grep -q '^numpy==' /etc/pip/constraint.txt\n"
         'test "$(id -un 1000)" = ubuntu\n'
+        'test "${PIP_CONSTRAINT}" = /etc/pip/constraint.txt\n'
         "command -v python\n"
+        "python3 -c 'import ensurepip'\n"
         "test -x /usr/local/bin/torchrun\n"
     ),
 )
