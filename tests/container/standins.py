@@ -57,7 +57,6 @@ tests/container and benchmarks/image_build.py.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import re
 import shutil
@@ -260,11 +259,17 @@ def apt_sources(mirrors: dict[str, str]) -> str:
     )
 
 
+# This module's text as imported: every process of one test session (xdist workers included)
+# computes the same keys even if the file is edited while the session runs, since a key from a
+# newer text would build new stand-ins and remove the images the others still use.
+RECIPE_TEXT = Path(__file__).read_text()
+
+
 def root_key() -> str:
     """A hash of what goes into the shared debootstrap root."""
     parts = [
         RECIPE_VERSION,
-        inspect.getsource(build_root),
+        RECIPE_TEXT,
         DEBIAN_SUITE,
         apt_sources(host_mirrors()),
         STANDIN_CA_PATH,
@@ -275,12 +280,7 @@ def root_key() -> str:
 
 def standin_key(layout: Layout, wheels: Sequence[Path]) -> str:
     """A hash of what goes into one stand-in: its root, its recipe, the wheels."""
-    parts = [
-        root_key(),
-        repr(layout),
-        inspect.getsource(build_standin),
-        *(wheel.name for wheel in wheels),
-    ]
+    parts = [root_key(), layout.name, *(wheel.name for wheel in wheels)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
