@@ -1,7 +1,9 @@
-"""Build the generated images per task type and measure them: size, build time, layer cache.
+"""Measure the generated images per base layout and task type: size, build time, layer cache.
 
-For each task type this renders a project with the defaults, then, with buildah (chroot
-isolation, docker format, layer cache) on the local stand-in base of tests/container/images.py:
+For each layout of the real base images (conda: pytorch/pytorch up to 2.9; system:
+pytorch/pytorch 2.10+; ngc: nvcr.io/nvidia/pytorch) and each task type, this renders a project
+with the defaults, then, with buildah (chroot isolation, docker format, layer cache) on the
+layout's local stand-in (tests/container/standins.py):
 
 1. builds the dev stage from nothing (a fresh image storage holding only the base image, empty
    pip/apt download caches): what the first "Reopen in Container" costs, base stage included;
@@ -15,7 +17,7 @@ isolation, docker format, layer cache) on the local stand-in base of tests/conta
 "Rebuilt" counts the RUN/COPY/ADD steps buildah did not take from its cache (metadata steps such
 as ENV or USER are not counted). Needs root, buildah and debootstrap (see tests/container).
 
-Usage: python benchmarks/image_build.py [--task cv] [--task nlp] ...
+Usage: python benchmarks/image_build.py [--layout system] [--task cv] ...   (default: all)
 
 Targets: source edit rebuilds 0 dev steps and 2 train steps; dependency edit rebuilds nothing
 before the requirements step.
@@ -43,8 +45,8 @@ from tests.container.images import (  # noqa: E402
     Step,
     build,
     check_tools,
-    ensure_standin,
 )
+from tests.container.standins import LAYOUTS, ensure_standins  # noqa: E402
 
 TASK_TYPES = ("cv", "nlp", "audio")
 MIB = 1024**2
@@ -54,6 +56,8 @@ NEW_DEPENDENCY = "packaging>=23"
 
 @dataclass
 class Measurement:
+    layout: str
+    base_mib: float
     task_type: str
     dev_mib: float
     train_mib: float
@@ -96,9 +100,9 @@ def nothing_before_requirements(result: Build) -> bool:
     return False
 
 
-def measure(buildah: Buildah, base: str, task_type: str, folder: Path) -> Measurement:
+def measure(buildah: Buildah, layout: str, base: str, task_type: str, folder: Path) -> Measurement:
     project, package = render(folder / "project", task_type)
-    tag = f"localhost/benchmark-{task_type}"
+    tag = f"localhost/benchmark-{layout}-{task_type}"
     base_bytes = sum(buildah.layer_sizes(base))
 
     dev = build(buildah, project, "dev", f"{tag}:dev", base)
@@ -115,6 +119,8 @@ def measure(buildah: Buildah, base: str, task_type: str, folder: Path) -> Measur
     dependency_train = build(buildah, project, "train", f"{tag}:train", base)
 
     return Measurement(
+        layout,
+        base_bytes / MIB,
         task_type,
         size_over(buildah, dev.image, base_bytes),
         size_over(buildah, train.image, base_bytes),
@@ -129,19 +135,18 @@ def measure(buildah: Buildah, base: str, task_type: str, folder: Path) -> Measur
     )
 
 
-def report(base: str, base_mib: float, results: list[Measurement]) -> str:
+def report(results: list[Measurement]) -> str:
     lines = [
-        f"base: {base} ({base_mib:.0f} MiB)",
-        "",
-        "| task | dev size over base | train size over base | dev build, cold (incl. base) "
-        "| train build (base cached) | source edit: rebuilt dev / train "
-        "| dependency edit: rebuilt dev / train |",
-        "|---|---|---|---|---|---|---|",
+        "| layout (base size) | task | dev size over base | train size over base "
+        "| dev build, cold (incl. base) | train build (base cached) "
+        "| source edit: rebuilt dev / train | dependency edit: rebuilt dev / train |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m in results:
         source_ok = not m.source_dev and [s.keyword for s in m.source_train] == ["COPY", "RUN"]
         lines.append(
-            f"| {m.task_type} | {m.dev_mib:.0f} MiB | {m.train_mib:.0f} MiB "
+            f"| {m.layout} ({m.base_mib:.0f} MiB) | {m.task_type} "
+            f"| {m.dev_mib:.0f} MiB | {m.train_mib:.0f} MiB "
             f"| {m.dev_seconds:.0f} s | {m.train_seconds:.0f} s "
             f"| {len(m.source_dev)} / {len(m.source_train)} "
             f"({'target met' if source_ok else 'TARGET MISSED'}) "
@@ -157,7 +162,7 @@ def report(base: str, base_mib: float, results: list[Measurement]) -> str:
             ("dependency edit, train", m.dependency_train),
         ):
             rebuilt = "; ".join(step.short(48) for step in steps) or "nothing"
-            lines.append(f"{m.task_type} {label}: {rebuilt}")
+            lines.append(f"{m.layout} {m.task_type} {label}: {rebuilt}")
     return "\n".join(lines)
 
 
@@ -172,6 +177,7 @@ def copy_image(source: Buildah, target: Buildah, image: str, folder: Path) -> No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layout", action="append", choices=sorted(LAYOUTS), help="default: all")
     parser.add_argument("--task", action="append", choices=TASK_TYPES, help="default: all")
     args = parser.parse_args(argv)
     problem = check_tools()
@@ -179,19 +185,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"image_build: {problem}", file=sys.stderr)
         return 2
     results = []
-    base = ensure_standin(Buildah())
+    bases = ensure_standins(Buildah())
     with tempfile.TemporaryDirectory(prefix="image-build-", dir=CACHE_DIR) as scratch:
-        # Each task builds in a storage of its own that holds only the base image, with empty
+        # Each case builds in a storage of its own that holds only its base image, with empty
         # download caches (buildah keeps cache mounts under TMPDIR): its first build is cold,
-        # and no layer of an earlier run or another task can be taken from the cache.
-        for task_type in args.task or TASK_TYPES:
-            print(f"image_build: {task_type} ...", file=sys.stderr, flush=True)
-            folder = Path(scratch) / task_type
-            buildah = Buildah(root=folder / "storage", tmpdir=folder / "tmp")
-            copy_image(Buildah(), buildah, base, folder / "base-image")
-            results.append(measure(buildah, base, task_type, folder))
-            buildah("rmi", "--all", "--force", check=False)
-    print(report(base, sum(Buildah().layer_sizes(base)) / MIB, results))
+        # and no layer of an earlier run or another case can be taken from the cache.
+        for layout in args.layout or list(LAYOUTS):
+            for task_type in args.task or TASK_TYPES:
+                print(f"image_build: {layout} {task_type} ...", file=sys.stderr, flush=True)
+                folder = Path(scratch) / f"{layout}-{task_type}"
+                buildah = Buildah(root=folder / "storage", tmpdir=folder / "tmp")
+                copy_image(Buildah(), buildah, bases[layout], folder / "base-image")
+                results.append(measure(buildah, layout, bases[layout], task_type, folder))
+                buildah("rmi", "--all", "--force", check=False)
+                shutil.rmtree(folder, ignore_errors=True)
+    print(report(results))
     return 0
 
 

@@ -1,7 +1,8 @@
-"""Fixtures for the container level: the stand-in base, each task type's images, a dev container.
+"""Fixtures for the container level: the stand-in bases, each case's images, a dev container.
 
-Everything is built for real with buildah (see images.py). Images are built once per test run
-and task type; the stand-in base and buildah's layer cache live under .cache/containers, so a
+Everything is built for real with buildah (see images.py) on the stand-ins of the three real base
+layouts (see standins.py). Images are built once per test run and case (a layout and a task
+type, CASES below); the stand-ins and buildah's layer cache live under .cache/containers, so a
 second run rebuilds nothing that did not change. Missing tools fail these tests with what to do,
 never skip them: a developer without root deselects them with `-m "not container"`.
 
@@ -22,9 +23,19 @@ import pytest
 import yaml
 
 from . import devcontainer
-from .images import Build, Buildah, build, check_tools, ensure_standin
+from .images import Build, Buildah, build, check_tools
+from .standins import LAYOUTS, Layout, ensure_standins
 
-TASK_TYPES = ("cv", "nlp", "audio")
+# (layout, task type): every layout with every task type. The default project (cv) comes first
+# on each layout; builds of one layout share the base image, those of one case share the base
+# stage between dev and train.
+CASES = tuple(
+    (layout, task_type)
+    for layout in ("system", "conda", "ngc")
+    for task_type in ("cv", "nlp", "audio")
+)
+# The layout of the default answers' image (pytorch/pytorch 2.10+), for tests that need one.
+DEFAULT_LAYOUT = "system"
 # The host user the dev container is created for. Not root, and not the image's UID 1000, so
 # updateRemoteUserUID really has to move the container user, as on most shared machines.
 HOST_UID = 1234
@@ -49,11 +60,17 @@ PRIVATE_FILES = (
 
 @dataclass
 class Project:
-    """A generated project folder, owned by the host user, with private files in it."""
+    """A generated project folder, owned by the host user, with private files in it, and the
+    layout of the base image it is built on."""
 
     task_type: str
     path: Path
     package: str
+    layout: Layout
+
+    @property
+    def case(self) -> str:
+        return f"{self.layout.name}-{self.task_type}"
 
 
 @dataclass
@@ -73,9 +90,15 @@ def buildah() -> Buildah:
 
 
 @pytest.fixture(scope="session")
-def standin(buildah: Buildah) -> str:
-    """The stand-in base image's name (built on first use, then taken from .cache)."""
-    return ensure_standin(buildah)
+def standins(buildah: Buildah) -> dict[str, str]:
+    """The stand-in base images by layout name (built on first use, then taken from .cache)."""
+    return ensure_standins(buildah)
+
+
+@pytest.fixture(scope="session")
+def standin(standins: dict[str, str]) -> str:
+    """The stand-in of the default answers' base image layout."""
+    return standins[DEFAULT_LAYOUT]
 
 
 def run_in_image(
@@ -89,24 +112,25 @@ def run_in_image(
 
 
 @pytest.fixture(scope="session")
-def base_torch(buildah: Buildah, standin: str) -> str:
-    """torch's version in the base image: what every image built on it must still have."""
-    result = run_in_image(buildah, standin, "python -c 'import torch; print(torch.__version__)'")
+def base_torch(buildah: Buildah, images: Images) -> str:
+    """torch's version in the case's base image: what every image built on it must still have."""
+    probe = "python3 -c 'import torch; print(torch.__version__)'"
+    result = run_in_image(buildah, images.base, probe)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
-@pytest.fixture(scope="session", params=TASK_TYPES)
+@pytest.fixture(scope="session", params=CASES, ids=[f"{layout}-{task}" for layout, task in CASES])
 def project(
     request: pytest.FixtureRequest,
     render_cache: Callable[..., Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Project:
-    """The task type's project as a user has it: a git repository with data, checkpoints and
+    """The case's project as a user has it: a git repository with data, checkpoints and
     secrets lying in it, owned by the host user."""
-    task_type = request.param
+    layout, task_type = request.param
     rendered = render_cache({"task_type": task_type})
-    path = tmp_path_factory.mktemp(f"container-{task_type}") / "project"
+    path = tmp_path_factory.mktemp(f"container-{layout}-{task_type}") / "project"
     shutil.copytree(rendered, path)
     package = yaml.safe_load((path / ".copier-answers.yml").read_text())["package_name"]
     for relative in PRIVATE_FILES:
@@ -115,16 +139,17 @@ def project(
         file.write_text(f"{SECRET} {relative}\n")
     subprocess.run(["git", "init", "-q", str(path)], check=True)
     subprocess.run(["chown", "-R", f"{HOST_UID}:{HOST_GID}", str(path)], check=True)
-    return Project(task_type, path, package)
+    return Project(task_type, path, package, LAYOUTS[layout])
 
 
 @pytest.fixture(scope="session")
-def images(buildah: Buildah, standin: str, project: Project) -> Images:
-    """The project's dev and train stages, built on the stand-in base."""
-    tag = f"localhost/container-test-{project.task_type}"
-    dev = build(buildah, project.path, "dev", f"{tag}:dev", standin)
-    train = build(buildah, project.path, "train", f"{tag}:train", standin)
-    return Images(project, standin, dev, train)
+def images(buildah: Buildah, standins: dict[str, str], project: Project) -> Images:
+    """The project's dev and train stages, built on its layout's stand-in base."""
+    base = standins[project.layout.name]
+    tag = f"localhost/container-test-{project.case}"
+    dev = build(buildah, project.path, "dev", f"{tag}:dev", base)
+    train = build(buildah, project.path, "train", f"{tag}:train", base)
+    return Images(project, base, dev, train)
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +158,7 @@ def dev_container(
 ) -> Iterator[devcontainer.DevContainer]:
     """The dev container as `devcontainer up` leaves it: user moved to the host UID, workspace
     and volumes mounted, postCreateCommand (and any other creation command) run."""
-    scratch = tmp_path_factory.mktemp(f"devcontainer-{images.project.task_type}")
+    scratch = tmp_path_factory.mktemp(f"devcontainer-{images.project.case}")
     with devcontainer.start(
         buildah, images.dev.image, images.project.path, scratch, uid=HOST_UID, gid=HOST_GID
     ) as container:

@@ -1,25 +1,16 @@
-"""Build and run the generated images with buildah, on a local stand-in for the PyTorch image.
+"""Build and run the generated images with buildah, as Docker would.
 
-No Docker engine runs here, and the real base images (several GB, on Docker Hub or NGC) cannot be
-pulled. buildah builds the generated Dockerfile as Docker would (`--format docker`, so `SHELL` is
-kept; `--layers`, so steps are cached) with chroot isolation, on a base that has the PyTorch
-image's shape where the Dockerfile depends on it:
+No Docker engine runs here. buildah builds the generated Dockerfile as Docker would
+(`--format docker`, so `SHELL` is kept; `--layers`, so steps are cached) with chroot isolation,
+on the local stand-ins of the real base images (standins.py). Images live in a storage root of
+this repository's own under .cache/containers, so later runs and the layer cache survive between
+test sessions. Used by tests/container and benchmarks/image_build.py.
 
-- a Debian bookworm root file system (debootstrap, minbase) with working apt sources;
-- `python` and `pip` at /opt/conda/bin, first on PATH, with torch and numpy installed (the local
-  CPU wheel of torch 2.13.0 instead of a CUDA build);
-- the host's CA bundle, named by SSL_CERT_FILE and PIP_CERT, so pip inside the build reaches the
-  package index through the same TLS proxy the host uses.
-
-One difference cannot be avoided: /opt/conda here is a venv of Debian's python3, not a base
-interpreter, so a venv made from it with --system-site-packages would see Debian's site-packages,
-not /opt/conda's. A .pth file in Debian's site-packages adds /opt/conda's, which gives the
-project's /opt/venv exactly the view it has on the real image.
-
-The stand-in is built once and tagged with a hash of everything in it (this recipe, the exact
-wheels, the CA bundle); images live in a storage root under .cache/containers, so later runs and
-the layer cache survive between test sessions. Used by tests/container and
-benchmarks/image_build.py.
+buildah here is Debian 12's 1.28, which shapes one thing in the Dockerfile's apt steps: it never
+releases a lock taken by a cache mount that another cache mount follows, and `apt-get update`
+deletes buildah's lock file in the lists folder. So in every `RUN --mount=type=cache` with two
+apt mounts, the locked one (`sharing=locked`, /var/cache/apt) comes last and the lists one stays
+unlocked; `test_apt_cache_mounts_keep_the_order_buildah_1_28_needs` holds the Dockerfile to it.
 """
 
 from __future__ import annotations
@@ -27,13 +18,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import inspect
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -42,33 +31,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "containers"
-
-STANDIN_REPOSITORY = "localhost/standin-pytorch"
-# What the stand-in's /opt/conda holds: the torch the project's tests use, and numpy, which
-# every PyTorch image ships.
-STANDIN_PACKAGES = ("torch==2.13.0", "numpy")
-DEBIAN_SUITE = "bookworm"
-HOST_CA_BUNDLE = Path(os.environ.get("STANDIN_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
-# Bump when the stand-in changes in a way the hash of its inputs (standin_key) would not notice.
-RECIPE_VERSION = "1"
-
-# Where the stand-in keeps the host's CA bundle: outside /etc/ssl/certs, so an
-# update-ca-certificates run by a Dockerfile step cannot replace it.
-STANDIN_CA_PATH = "/etc/ssl/host-ca-bundle.crt"
-STANDIN_PATH = "/opt/conda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-# Wheels for the stand-in's Python (Debian bookworm: CPython 3.11, glibc 2.36), whatever Python
-# runs the tests: pip does not widen an explicit manylinux_2_X platform to older ones itself.
-WHEEL_TARGET = [
-    "--only-binary=:all:",
-    "--python-version=3.11",
-    "--implementation=cp",
-    "--abi=cp311",
-    "--abi=abi3",
-    "--abi=none",
-    "--platform=manylinux2014_x86_64",
-    *(f"--platform=manylinux_2_{minor}_x86_64" for minor in range(17, 37)),
-]
 
 # "[2/3] STEP 4/11: RUN ..." (multi-stage) or "STEP 4/11: RUN ..."
 STEP_LINE = re.compile(
@@ -192,7 +154,7 @@ def file_lock(name: str) -> Iterator[None]:
 
 
 # -------------------------------------------------------------------------------------------
-# The stand-in base image
+# Tools
 # -------------------------------------------------------------------------------------------
 
 
@@ -212,159 +174,6 @@ def check_tools() -> str | None:
             'run them as root, or deselect them with -m "not container".'
         )
     return None
-
-
-def download_standin_wheels(destination: Path) -> list[Path]:
-    """torch (the local CPU wheel) and numpy with their dependencies, for CPython 3.11."""
-    destination.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--dest", str(destination), *WHEEL_TARGET]
-        + list(STANDIN_PACKAGES),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"pip download for the stand-in failed:\n{result.stderr[-4000:]}")
-    names = re.findall(r"(?:Saved|File was already downloaded) (\S+\.whl)", result.stdout)
-    return sorted({destination / Path(name).name for name in names})
-
-
-def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> dict[str, str]:
-    """The Debian archives this host's apt uses: {"main": URI, "security": URI}.
-
-    Read from deb822 `*.sources` and one-line `*.list` files; where the host names none (not
-    Debian, say), deb.debian.org. STANDIN_DEBIAN_MIRROR and STANDIN_DEBIAN_SECURITY_MIRROR
-    override.
-    """
-    found: dict[str, str] = {}
-    texts = [path.read_text() for path in sorted(apt_dir.glob("sources.list.d/*.sources"))]
-    for text in texts:
-        for stanza in text.split("\n\n"):
-            fields = dict(re.findall(r"^(\w[\w-]*):\s*(.+)$", stanza, flags=re.MULTILINE))
-            suites, uris = fields.get("Suites", "").split(), fields.get("URIs", "").split()
-            if uris and "deb" in fields.get("Types", "").split():
-                for suite in suites:
-                    kind = "security" if suite.endswith("-security") else "main"
-                    if suite.startswith(DEBIAN_SUITE):
-                        found.setdefault(kind, uris[0])
-    lists = [apt_dir / "sources.list", *sorted(apt_dir.glob("sources.list.d/*.list"))]
-    for path in lists:
-        for uri, suite in re.findall(
-            r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)",
-            path.read_text() if path.is_file() else "",
-            flags=re.MULTILINE,
-        ):
-            kind = "security" if suite.endswith("-security") else "main"
-            if suite.startswith(DEBIAN_SUITE):
-                found.setdefault(kind, uri)
-    return {
-        "main": os.environ.get("STANDIN_DEBIAN_MIRROR")
-        or found.get("main", "http://deb.debian.org/debian"),
-        "security": os.environ.get("STANDIN_DEBIAN_SECURITY_MIRROR")
-        or found.get("security", "http://deb.debian.org/debian-security"),
-    }
-
-
-def apt_sources(mirrors: dict[str, str]) -> str:
-    """The stand-in's apt sources (deb822): the host's archives for bookworm."""
-    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    suites = f"{DEBIAN_SUITE} {DEBIAN_SUITE}-updates"
-    return (
-        f"Types: deb\nURIs: {mirrors['main']}\n"
-        f"Suites: {suites}\nComponents: main\nSigned-By: {keyring}\n\n"
-        f"Types: deb\nURIs: {mirrors['security']}\n"
-        f"Suites: {DEBIAN_SUITE}-security\nComponents: main\nSigned-By: {keyring}\n"
-    )
-
-
-def standin_key(wheels: Sequence[Path]) -> str:
-    """A hash of what goes into the stand-in: the recipe, the wheels, the CA bundle."""
-    parts = [
-        RECIPE_VERSION,
-        inspect.getsource(build_standin),
-        DEBIAN_SUITE,
-        apt_sources(host_mirrors()),
-        STANDIN_PATH,
-        STANDIN_CA_PATH,
-        *(wheel.name for wheel in wheels),
-        hashlib.sha256(HOST_CA_BUNDLE.read_bytes()).hexdigest(),
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-
-
-def ensure_standin(buildah: Buildah) -> str:
-    """The stand-in image's name, built now unless an identical one is in the storage."""
-    with file_lock("standin"):
-        wheels = download_standin_wheels(CACHE_DIR / "standin-wheels")
-        image = f"{STANDIN_REPOSITORY}:{standin_key(wheels)}"
-        if not buildah.image_exists(image):
-            build_standin(buildah, image, wheels)
-            remove_stale_standins(buildah, keep=image)
-        return image
-
-
-def build_standin(buildah: Buildah, image: str, wheels: Sequence[Path]) -> None:
-    """debootstrap into an empty container, add /opt/conda and the CA bundle, commit."""
-    if not HOST_CA_BUNDLE.is_file():
-        raise RuntimeError(f"no CA bundle at {HOST_CA_BUNDLE}; set STANDIN_CA_BUNDLE")
-    mirrors = host_mirrors()
-    with buildah.container("scratch") as container:
-        root = buildah.mount(container)
-        debootstrap = subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=python3,python3-venv",
-                DEBIAN_SUITE,
-                str(root),
-                mirrors["main"],
-            ],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        if debootstrap.returncode != 0:
-            raise RuntimeError(f"debootstrap failed:\n{debootstrap.stdout[-4000:]}")
-        (root / "etc/apt/sources.list").unlink(missing_ok=True)
-        (root / "etc/apt/sources.list.d/debian.sources").write_text(apt_sources(mirrors))
-        shutil.copyfile(HOST_CA_BUNDLE, root / STANDIN_CA_PATH.lstrip("/"))
-        wheel_dir = root / "tmp/standin-wheels"
-        wheel_dir.mkdir(parents=True)
-        for wheel in wheels:
-            shutil.copy(wheel, wheel_dir)
-        script = (
-            "set -e\n"
-            "python3 -m venv /opt/conda\n"
-            "/opt/conda/bin/pip install --quiet --no-cache-dir --no-index"
-            f" --find-links /tmp/standin-wheels {' '.join(STANDIN_PACKAGES)}\n"
-            # Nested venvs with --system-site-packages see /opt/conda's packages (module docstring).
-            "/opt/conda/bin/python -c 'import sysconfig; print(sysconfig.get_path(\"purelib\"))'"
-            " > /usr/lib/python3/dist-packages/opt-conda.pth\n"
-            "rm -rf /tmp/standin-wheels /var/cache/apt/archives/*.deb /var/lib/apt/lists/*\n"
-        )
-        buildah("run", "--isolation", "chroot", container, "--", "/bin/sh", "-c", script)
-        buildah(
-            "config",
-            "--env", f"PATH={STANDIN_PATH}",
-            "--env", "LANG=C.UTF-8",
-            "--env", f"SSL_CERT_FILE={STANDIN_CA_PATH}",
-            "--env", f"PIP_CERT={STANDIN_CA_PATH}",
-            "--cmd", "/bin/bash",
-            "--label", "org.opencontainers.image.description=Local stand-in for pytorch/pytorch",
-            container,
-        )  # fmt: skip
-        buildah("commit", "--quiet", "--format", "docker", container, image)
-
-
-def remove_stale_standins(buildah: Buildah, keep: str) -> None:
-    """A new stand-in makes every other image in this storage (older stand-ins, images and
-    cached layers built on them) useless: remove them all, so the cache does not grow."""
-    keep_id = buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", keep)
-    images = buildah("images", "--all", "--quiet", "--no-trunc").stdout.split()
-    stale = [image for image in images if image.removeprefix("sha256:") != keep_id.stdout.strip()]
-    if stale:
-        buildah("rmi", "--force", *stale, check=False)
 
 
 # -------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The README's dev stage without VS Code: built for the host user's UID, run with the project
 mounted, the way `docker build --build-arg USER_UID=$(id -u) ...` and `docker run -v` do.
 
-One task type is enough: the user is made before anything task-specific matters.
+One task type is enough: the user is made before anything task-specific matters. The NGC
+layout, because its base already has a user at UID 1000 that stays beside the new one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]
 
 
 def test_dev_image_built_for_the_host_uid(
-    buildah: Buildah, standin: str, render_cache: Callable[..., Path], tmp_path: Path
+    buildah: Buildah, standins: dict[str, str], render_cache: Callable[..., Path], tmp_path: Path
 ) -> None:
     project = tmp_path / "project"
     shutil.copytree(render_cache({"task_type": "cv"}), project)
@@ -33,7 +34,7 @@ def test_dev_image_built_for_the_host_uid(
     package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
     user_args = ["--build-arg", f"USER_UID={HOST_UID}", "--build-arg", f"USER_GID={HOST_GID}"]
     image = "localhost/container-test-host-uid:dev"
-    build(buildah, project, "dev", image, standin, extra_args=user_args)
+    build(buildah, project, "dev", image, standins["ngc"], extra_args=user_args)
     assert buildah.image_config(image)["User"] == f"{HOST_UID}:{HOST_GID}"
 
     # What the dev container would run after creating itself, then the doctor.

@@ -1,4 +1,5 @@
-"""The generated Dockerfile built for real and used as a user would, for every task type.
+"""The generated Dockerfile built for real and used as a user would, for every case: each task
+type on each base image layout (conftest.CASES, standins.py).
 
 The dev stage is started as VS Code would start it (devcontainer.json read, not restated here),
 then the project's own commands run inside: the doctor, a 2-rank CPU torchrun. The train stage
@@ -85,12 +86,21 @@ def test_dev_container_user_is_the_host_user(dev_container: DevContainer) -> Non
 def test_post_create_installed_the_workspace_editable(
     dev_container: DevContainer, images: Images
 ) -> None:
+    """postCreateCommand's `pip install -e` put the workspace into the image's venv, as the
+    host user whose UID the container's user took: not into ~/.local, where pip goes on its own
+    when the venv is not writable ("Defaulting to user installation")."""
     package = images.project.package
     result = dev_container.run(
-        f"python -c 'import {package}; print({package}.__file__)'", workdir="/"
+        f"python -c 'import {package}; print({package}.__file__)'"
+        f" && pip show --files {package} | sed -n 's/^Location: //p'",
+        workdir="/",
     )
     assert result.returncode == 0, output_of(result)
-    assert result.stdout.strip() == f"{dev_container.workspace}/src/{package}/__init__.py"
+    module, location = result.stdout.split()
+    assert module == f"{dev_container.workspace}/src/{package}/__init__.py"
+    assert location.startswith("/opt/venv/"), f"the project was installed into {location}"
+    user_site = dev_container.run("ls ~/.local/lib 2>/dev/null || true")
+    assert user_site.stdout.strip() == "", f"pip installed into ~/.local: {user_site.stdout}"
 
 
 def test_doctor_reports_cpu_mode(
@@ -138,15 +148,17 @@ def test_pip_installs_keep_the_base_images_torch(
     buildah: Buildah, dev_container: DevContainer, images: Images, base_torch: str
 ) -> None:
     """After the image's pip installs and postCreateCommand, torch is the base image's own
-    (same version, loaded from /opt/conda), in the dev container and in the train image."""
-    result = dev_container.run(TORCH_PROBE)
-    assert result.returncode == 0, output_of(result)
-    assert json.loads(result.stdout)[0] == base_torch
-    assert json.loads(result.stdout)[1].startswith("/opt/conda/")
-    result = run_in_image(buildah, images.train.image, TORCH_PROBE)
-    assert result.returncode == 0, output_of(result)
-    assert json.loads(result.stdout) == [base_torch, json.loads(result.stdout)[1]]
-    assert json.loads(result.stdout)[1].startswith("/opt/conda/")
+    (same version, loaded from where the base image has it: /opt/conda, or the system Python's
+    dist-packages), in the dev container and in the train image."""
+    prefix = images.project.layout.torch_prefix
+    for result in (
+        dev_container.run(TORCH_PROBE),
+        run_in_image(buildah, images.train.image, TORCH_PROBE),
+    ):
+        assert result.returncode == 0, output_of(result)
+        version, path = json.loads(result.stdout)
+        assert version == base_torch
+        assert path.startswith(prefix), f"torch loaded from {path}, not from the image's {prefix}"
 
 
 def test_pip_refuses_to_replace_torch(
@@ -166,6 +178,30 @@ def test_pip_refuses_to_replace_torch(
     assert other.returncode == 0, output_of(other)
     after = dev_container.run(TORCH_PROBE)
     assert json.loads(after.stdout)[0] == base_torch
+
+
+def test_the_base_images_own_pip_constraints_still_apply(
+    buildah: Buildah, dev_container: DevContainer, images: Images
+) -> None:
+    """Constraints the base image set (NGC: PIP_CONSTRAINT=/etc/pip/constraint.txt, which pins
+    numpy too) still hold in the container, next to the image's torch pin; on bases without any,
+    nothing but the torch pin is added."""
+    base_env = buildah.image_config(images.base).get("Env") or []
+    base_constraint = next(
+        (item.split("=", 1)[1] for item in base_env if item.startswith("PIP_CONSTRAINT=")), None
+    )
+    pins = dev_container.run("cat /etc/pip/image-constraints.txt")
+    assert pins.returncode == 0, output_of(pins)
+    references = [line for line in pins.stdout.splitlines() if line.startswith("-c ")]
+    if base_constraint is None:
+        assert references == [], pins.stdout
+        return
+    assert references == [f"-c {base_constraint}"], pins.stdout
+    numpy = dev_container.run("python -c 'import numpy; print(numpy.__version__)'")
+    assert numpy.returncode == 0, output_of(numpy)
+    refused = dev_container.run(f"pip install 'numpy!={numpy.stdout.strip()}'")
+    assert refused.returncode != 0, output_of(refused)
+    assert f"(constraint) numpy=={numpy.stdout.strip()}" in refused.stdout + refused.stderr
 
 
 # --- the train image --------------------------------------------------------------------------
