@@ -102,3 +102,22 @@ def vendored(relative: str) -> Path:
     if not path.is_file():
         pytest.fail(f"{relative} is missing from the checkout; restore it with git")
     return path
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Refuse to run when --dist loadgroup does not group: the container tests share their
+    image builds through one xdist group, and a pytest/xdist pair that silently ignores the
+    group (pytest 9.2 with xdist 3.8, pytest-xdist#1386) would build them on every worker."""
+    if node.config.getoption("dist", None) != "loadgroup":
+        return
+    grouped = {
+        path.relative_to(REPO_ROOT).as_posix()
+        for path in (REPO_ROOT / "tests" / "container").glob("test_*.py")
+        if 'xdist_group("container")' in path.read_text()
+    }
+    ungrouped = [i for i in ids if i.split("::")[0] in grouped and "@container" not in i]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(ungrouped)} container tests ({ungrouped[0]}); "
+            "install the versions pyproject.toml's test group names (bash scripts/test.sh does)"
+        )

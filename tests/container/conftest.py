@@ -13,6 +13,7 @@ them in order while the others take the rest of the suite.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -120,6 +121,27 @@ def base_torch(buildah: Buildah, images: Images) -> str:
     return result.stdout.strip()
 
 
+# The stand-ins' Python (Debian bookworm's). Projects declare their image's Python (3.12 for
+# current images) in requires-python; on a stand-in, that line is the one thing changed.
+STANDIN_PYTHON = "3.11"
+
+
+def copy_for_standin(rendered: Path, path: Path) -> Path:
+    """A rendered project copied for a stand-in build: requires-python lowered to the stand-in's
+    Python, so that `pip install .` there installs it as it does on the real image."""
+    shutil.copytree(rendered, path)
+    pyproject = path / "pyproject.toml"
+    text, count = re.subn(
+        r'^requires-python = ">=[0-9.]+"$',
+        f'requires-python = ">={STANDIN_PYTHON}"',
+        pyproject.read_text(),
+        flags=re.MULTILINE,
+    )
+    assert count == 1, "pyproject.toml names requires-python"
+    pyproject.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="session", params=CASES, ids=[f"{layout}-{task}" for layout, task in CASES])
 def project(
     request: pytest.FixtureRequest,
@@ -131,7 +153,7 @@ def project(
     layout, task_type = request.param
     rendered = render_cache({"task_type": task_type})
     path = tmp_path_factory.mktemp(f"container-{layout}-{task_type}") / "project"
-    shutil.copytree(rendered, path)
+    copy_for_standin(rendered, path)
     package = yaml.safe_load((path / ".copier-answers.yml").read_text())["package_name"]
     for relative in PRIVATE_FILES:
         file = path / relative.format(package=package)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import HOST_GID, HOST_UID
+from .conftest import HOST_GID, HOST_UID, copy_for_standin
 from .devcontainer import commands_of, read_config
 from .images import Buildah, build
 
@@ -29,7 +28,7 @@ def test_dev_image_built_for_the_host_uid(
     buildah: Buildah, standins: dict[str, str], render_cache: Callable[..., Path], tmp_path: Path
 ) -> None:
     project = tmp_path / "project"
-    shutil.copytree(render_cache({"task_type": "cv"}), project)
+    copy_for_standin(render_cache({"task_type": "cv"}), project)
     subprocess.run(["chown", "-R", f"{HOST_UID}:{HOST_GID}", str(project)], check=True)
     package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
     user_args = ["--build-arg", f"USER_UID={HOST_UID}", "--build-arg", f"USER_GID={HOST_GID}"]

@@ -8,13 +8,12 @@ build): the user for several UID/GID requests, and the error a base without torc
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .conftest import run_in_image
+from .conftest import copy_for_standin, run_in_image
 from .images import Buildah, BuildahError, build
 from .standins import CHECK_PRELUDE, LAYOUTS, ROOT_REPOSITORY, root_key
 
@@ -76,7 +75,7 @@ def test_base_without_torch_stops_with_one_clear_line(
     """A BASE_IMAGE that is not a PyTorch image (here: the stand-ins' bare Debian root, with
     python3 but no torch) fails at the pin step with a message that says so."""
     project = tmp_path / "project"
-    shutil.copytree(render_cache({"task_type": "nlp"}), project)
+    copy_for_standin(render_cache({"task_type": "nlp"}), project)
     root = f"{ROOT_REPOSITORY}:{root_key()}"
     with pytest.raises(BuildahError) as failure:
         build(buildah, project, "base", "localhost/container-test-no-torch:base", root)
