@@ -50,8 +50,19 @@ def logged(log: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-def test_smoke_script_trains_two_cpu_ranks(render_cache, project_python: Path) -> None:
-    project = render_cache({})
+@pytest.mark.parametrize(
+    ("distributed", "expected"),
+    [
+        ("single_node", "smoke.sh: 2 ranks, 20 steps, loss"),
+        ("none", "smoke.sh: 1 process, 20 steps"),
+    ],
+)
+def test_smoke_script_trains_as_the_project_runs(
+    render_cache, project_python: Path, distributed: str, expected: str
+) -> None:
+    """Two ranks under torchrun for a several-GPU project; one process, no torchrun, for a
+    one-GPU project (distributed: none), as its CI runs it."""
+    project = render_cache({"distributed": distributed})
     env = {
         **os.environ,
         "PATH": f"{project_python.parent}:{os.environ['PATH']}",
@@ -59,7 +70,7 @@ def test_smoke_script_trains_two_cpu_ranks(render_cache, project_python: Path) -
     }
     result = run(project, "bash", "scripts/smoke.sh", env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "smoke.sh: 2 ranks, 20 steps, loss" in result.stdout
+    assert expected in result.stdout
 
 
 def test_lint_passes_on_a_fresh_project_and_fails_on_rejected_hunks(

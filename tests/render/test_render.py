@@ -211,3 +211,28 @@ def test_message_after_copy_gives_both_paths(tmp_path: Path) -> None:
     assert "bash scripts/install-cpu.sh 'torch==" in message
     assert "python -m demo.train --config configs/tiny.yaml --device cpu" in message
     assert "Clusters (Slurm, Kubernetes): deploy/README.md" in message
+
+
+def test_one_gpu_projects_differ_where_it_matters(render_cache) -> None:
+    """distributed: none starts one process (the image's command, the README, CI's smoke), the
+    other answers torchrun over every GPU; the training code is the same."""
+    none, single = (
+        render_cache({"distributed": "none"}),
+        render_cache({"distributed": "single_node"}),
+    )
+    assert (
+        'CMD ["python", "-m", "project.train"]' in (none / ".devcontainer/Dockerfile").read_text()
+    )
+    assert (
+        'CMD ["torchrun", "--standalone", "--nproc-per-node=gpu", "-m", "project.train"]'
+        in (single / ".devcontainer/Dockerfile").read_text()
+    )
+    ci = ".github/workflows/ci.yml"
+    assert "smoke.sh --nproc 1 --max-steps 20" in (none / ci).read_text()
+    assert "smoke.sh --nproc 2 --max-steps 20" in (single / ci).read_text()
+    first = "```bash\npython -m project.train "
+    assert first in (none / "README.md").read_text()
+    assert first not in (single / "README.md").read_text()
+    assert (none / "scripts/smoke.sh").read_text() != (single / "scripts/smoke.sh").read_text()
+    for path in ("src/project/train.py", "src/project/dist.py"):
+        assert (none / path).read_text() == (single / path).read_text()
