@@ -158,6 +158,9 @@ def test_conditional_files_follow_the_answers(render_cache, answers: dict[str, A
     ]
     for package in profile["apt_packages"]:
         assert package in (project / ".devcontainer" / "Dockerfile").read_text()
+    # TensorBoard's port always, JupyterLab's with use_jupyter.
+    devcontainer = json5.loads((project / ".devcontainer" / "devcontainer.json").read_text())
+    assert devcontainer["forwardPorts"] == [6006, *([8888] if use_jupyter else [])]
 
 
 @pytest.mark.parametrize("answers", ANSWER_SETS, ids=answer_id)
