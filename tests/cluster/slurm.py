@@ -28,6 +28,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,15 @@ CONTROLLER_PORT = 16817
 NODE_PORT = 16818
 START_TIMEOUT_S = 60.0
 LOCK_TIMEOUT_S = 900.0
+# Seconds after a requeue before a test lets the job start again (see Cluster.start_now).
+REVOKED_SECOND_MARGIN_S = 2.0
 
 Job = dict[str, str]  # `scontrol show job -o`, as key -> value
+# Job states that do not change any more (a requeue goes through REQUEUED to PENDING).
+FINAL_STATES = {
+    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+    "DEADLINE",
+}  # fmt: skip
 
 
 def slurm_conf(root: Path, controller_host: str, nodes: list[network.Node]) -> str:
@@ -278,6 +286,11 @@ class Cluster:
             job = self.job(job_id)
             if ready(job):
                 return job
+            if job["JobState"] in FINAL_STATES:
+                raise ClusterError(
+                    f"job {job_id} ended ({job['JobState']}, exit {job.get('ExitCode')}) "
+                    f"instead of being {what}:\n{self.job_log(job)[-6000:]}"
+                )
             if time.monotonic() > deadline:
                 raise ClusterError(
                     f"job {job_id} is not {what} after {timeout_s:.0f} s: "
@@ -289,10 +302,7 @@ class Cluster:
     def wait_finished(self, job_id: int, timeout_s: float = 240.0) -> Job:
         """Until the job has ended for good (not requeued)."""
         return self.wait_job(
-            job_id,
-            lambda job: job["JobState"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"),
-            "finished",
-            timeout_s,
+            job_id, lambda job: job["JobState"] in FINAL_STATES, "finished", timeout_s
         )
 
     def wait_requeued(self, job_id: int) -> Job:
@@ -304,9 +314,14 @@ class Cluster:
             "pending on its BeginTime after a requeue",
         )
 
-    def start_now(self, job_id: int) -> None:
-        """Let a pending job start without waiting for its BeginTime."""
-        self.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+    def start_now(self, job: Job) -> None:
+        """Let a requeued job start without waiting for its BeginTime; but not within the
+        second of the requeue (its SubmitTime): the nodes refuse credentials issued in the
+        second in which they revoked the job's old ones ("Job credential revoked", and the
+        job fails), which the BeginTime delay otherwise rules out."""
+        requeued_at = datetime.fromisoformat(job["SubmitTime"]).timestamp()
+        time.sleep(max(0.0, requeued_at + REVOKED_SECOND_MARGIN_S - time.time()))
+        self.run("scontrol", "update", f"JobId={job['JobId']}", "StartTime=now")
 
     @staticmethod
     def job_log(job: Job) -> str:

@@ -7,9 +7,10 @@ TRAIN_DEVICE=cpu, --gpus-per-node=0). What is checked:
 - a job trains across both nodes: world_size 2, a training process in each node's network
   namespace with that node's hostname, run as the job user;
 - stopped mid-run by each way Slurm stops a job (SIGUSR1 to the batch shell, as the time
-  limit's `--signal=B:USR1` does; SIGUSR1 to the job steps only, as `scancel --signal=USR1`
-  without --batch does; `scontrol requeue`, which sends SIGTERM), the job saves, is requeued
-  once, and ends at the step and loss of the uninterrupted job;
+  limit's `--signal=B:USR1` does, mid-run and while the training is still starting; SIGUSR1
+  to the job steps only, as `scancel --signal=USR1` without --batch does; `scontrol requeue`,
+  which sends SIGTERM), the job saves, is requeued once, and ends at the step, loss and
+  evaluation of the uninterrupted job;
 - a SIGUSR1 that reaches the batch shell after the training finished does not requeue it;
 - a node list of 1024 names (scontrol prints 9 KiB of them) does not end the script;
 - processes per node are settable on a CPU partition, where the script's own GPU line is
@@ -44,7 +45,7 @@ from .jobs import (
     summary,
     training_processes,
 )
-from .slurm import Cluster, ClusterError, Job
+from .slurm import FINAL_STATES, Cluster, ClusterError, Job
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
@@ -68,7 +69,7 @@ class Run:
 
 
 def finished(job: Job) -> bool:
-    return job["JobState"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+    return job["JobState"] in FINAL_STATES
 
 
 def training_past(workdir: Path, step: int) -> bool:
@@ -133,11 +134,16 @@ def test_a_job_trains_across_both_nodes(slurm_jobs: Jobs, uninterrupted: Run):
     assert_line(job, f"completed at step {MAX_STEPS}, loss {done['loss']}")
 
 
-# How Slurm stops a running job -> (the signal the training gets, the script's last line).
+# How Slurm stops a running job, and at which logged step -> the signal the training gets.
+# The time limit's own signal goes to the batch shell, as with --batch; "at start" is a
+# signal while the training is still starting (a --time within --signal's lead), which the
+# script holds back until the training has reported a step.
+USR1_TO_BATCH_SHELL = ["scancel", "--signal=USR1", "--batch"]
 STOPS = {
-    "usr1-to-batch-shell": (["scancel", "--signal=USR1", "--batch"], "SIGUSR1"),
-    "usr1-to-job-steps": (["scancel", "--signal=USR1"], "SIGUSR1"),
-    "scontrol-requeue": (["scontrol", "requeue"], "SIGTERM"),
+    "usr1-to-batch-shell": (USR1_TO_BATCH_SHELL, STOP_AFTER_STEP, "SIGUSR1"),
+    "usr1-to-batch-shell-at-start": (USR1_TO_BATCH_SHELL, 0, "SIGUSR1"),
+    "usr1-to-job-steps": (["scancel", "--signal=USR1"], STOP_AFTER_STEP, "SIGUSR1"),
+    "scontrol-requeue": (["scontrol", "requeue"], STOP_AFTER_STEP, "SIGTERM"),
 }
 REPORTED = {
     "SIGUSR1": "preempted at step {step}, checkpoint saved, requeued",
@@ -149,22 +155,26 @@ REPORTED = {
 def test_a_stopped_job_is_requeued_and_ends_like_an_uninterrupted_one(
     slurm_jobs: Jobs, uninterrupted: Run, stop: str
 ):
-    command, received = STOPS[stop]
+    command, after_step, received = STOPS[stop]
     cluster = slurm_jobs.cluster
     workdir = slurm_jobs.workdir(f"stop-{stop}")
     job_id = slurm_jobs.submit(workdir, TRAINING)
-    cluster.wait_job(job_id, lambda _: training_past(workdir, STOP_AFTER_STEP), "training")
+    if after_step:
+        cluster.wait_job(job_id, lambda _: training_past(workdir, after_step), "training")
+    else:  # once the script has said where it runs the training, before its first step
+        cluster.wait_job(job_id, lambda job: bool(script_lines(job)), "starting")
+        assert last_logged_step(only_output_dir(workdir)) == 0
     cluster.run(*command, str(job_id))
 
     requeued = cluster.wait_requeued(job_id)
     output_dir = only_output_dir(workdir)
     stopped = summary(output_dir)
     assert (stopped["status"], stopped["signal"]) == ("preempted", received), stopped
-    assert STOP_AFTER_STEP <= stopped["step"] < MAX_STEPS, stopped
+    assert max(after_step, 1) <= stopped["step"] < MAX_STEPS, stopped
     assert requeued["Restarts"] == "1"
     assert_line(requeued, f"job {job_id}: " + REPORTED[received].format(step=stopped["step"]))
 
-    cluster.start_now(job_id)
+    cluster.start_now(requeued)
     job = cluster.wait_finished(job_id)
     assert end_state(job) == ("COMPLETED", "0:0", "1"), log_of(job)
     # The second run found the first run's folder (no new one) and resumed from its checkpoint.
