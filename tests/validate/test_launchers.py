@@ -253,6 +253,12 @@ BAD_SETTINGS = {
     "launch": ({"TRAIN_LAUNCH": "ssh"}, "TRAIN_LAUNCH must be srun, print or local, not 'ssh'"),
     "no-python": ({"CONTAINER_RUNTIME": "none", "PATH": ""}, "activate the project's environment"),
 }
+# Training arguments that are the script's settings -> the setting the error names.
+SETTING_ARGUMENTS = {
+    "output-dir": (["--max-steps", "9", "--output-dir", "/elsewhere"], "OUTPUT_DIR=..."),
+    "output-dir=": (["--output-dir=/elsewhere"], "OUTPUT_DIR=..."),
+    "device": (["--device", "cpu"], "TRAIN_DEVICE=cpu"),
+}
 
 
 @pytest.mark.parametrize("setting", BAD_SETTINGS)
@@ -275,6 +281,17 @@ def test_sbatch_refuses_a_bad_setting_in_one_line(
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ") and message in line, line
+
+
+@pytest.mark.parametrize("argument", SETTING_ARGUMENTS)
+def test_sbatch_refuses_training_arguments_that_are_its_settings(
+    render_cache, fake_slurm: dict[str, str], argument: str
+):
+    args, setting = SETTING_ARGUMENTS[argument]
+    result = print_launch(render_cache(WITH_SLURM[0]) / SBATCH, fake_slurm, *args)
+    assert result.returncode == 2 and result.stdout == "", result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and setting in line, line
 
 
 def test_sbatch_default_output_folder_is_unique_and_found_again_by_a_requeue(
