@@ -378,7 +378,7 @@ class Lock:
                     raise ClusterError(
                         "another xdist worker of this run holds the cluster: the cluster tests "
                         "must share one worker (--dist loadgroup with a pytest-xdist that "
-                        "honours xdist_group, or -p no:xdist)"
+                        "honours xdist_group, or without -n)"
                     ) from None
                 if time.monotonic() > deadline:
                     self.file.close()
