@@ -29,24 +29,46 @@ fi
 #   openssh-server   sshd -t validates the generated SSH config (tests/validate/test_ssh.py)
 #   buildah          builds and runs the generated images (tests/container; needs root)
 #   debootstrap      makes the Debian root file system of their stand-in base image
+#   slurmctld slurmd slurm-client munge iproute2 python3-venv
+#                    a real two-node Slurm that runs the generated sbatch (tests/cluster;
+#                    needs root): the daemons, their clients, network namespaces, and a venv
+#                    on /usr/bin/python3 for the jobs
 apt_packages=()
 [[ -x /usr/sbin/sshd ]] || apt_packages+=(openssh-server)
 command -v buildah >/dev/null || apt_packages+=(buildah)
 command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || apt_packages+=(debootstrap)
+[[ -x /usr/sbin/slurmctld ]] || apt_packages+=(slurmctld)
+[[ -x /usr/sbin/slurmd ]] || apt_packages+=(slurmd)
+[[ -x /usr/bin/sbatch ]] || apt_packages+=(slurm-client)
+[[ -x /usr/sbin/munged ]] || apt_packages+=(munge)
+[[ -x /usr/sbin/ip ]] || [[ -x /usr/bin/ip ]] || apt_packages+=(iproute2)
+/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
     sudo=()
     if [[ "$(id -u)" != 0 ]] && sudo -n true 2>/dev/null; then sudo=(sudo); fi
     if [[ "$(id -u)" == 0 || ${#sudo[@]} -gt 0 ]]; then
+        # munge, slurmctld and slurmd would start as system services on install; the cluster
+        # tests start their own. Debian's policy-rc.d (exit 101) forbids that, for this
+        # install only, where the machine has none.
+        policy=/usr/sbin/policy-rc.d
+        added_policy=0
+        if [[ ! -e "${policy}" ]]; then
+            printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "${policy}" >/dev/null
+            "${sudo[@]}" chmod 755 "${policy}"
+            added_policy=1
+        fi
         "${sudo[@]}" apt-get update -qq
         "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
             --no-install-recommends "${apt_packages[@]}" >/dev/null
+        if ((added_policy)); then "${sudo[@]}" rm -f "${policy}"; fi
     else
         echo "test.sh: as root, or by hand: apt-get install ${apt_packages[*]}" \
-            "(or deselect the container tests: -m 'not container')" >&2
+            "(or deselect the container and cluster tests: -m 'not container and not cluster')" >&2
     fi
 fi
 
 export PATH="${PWD}/.venv/bin:${PWD}/node_modules/.bin:${PATH}"
-# loadgroup: the container tests (one xdist group) run in order on one worker, sharing
-# their image builds, while the other workers take the rest.
+# loadgroup: the container tests and the cluster tests (one xdist group each) each run in
+# order on one worker, sharing their image builds or their Slurm cluster, while the other
+# workers take the rest.
 exec python -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup "$@"

@@ -4,14 +4,17 @@
   cluster answer;
 - deploy/slurm/train.sbatch: shellcheck-clean; its launch line, printed by the script itself
   (TRAIN_LAUNCH=print) inside a faked two-node allocation, is srun + pyxis on the project's
-  image with torchrun meeting at a c10d rendezvous on the first node;
+  image with torchrun meeting at a c10d rendezvous on the first node; the CPU path (device and
+  processes per node); the default output folder, unique beyond the job id and found again by
+  a requeued job; a 1024-name node list; bad settings refused in one line;
 - deploy/kubernetes/trainjob.yaml: Kubeflow Trainer's TrainJob schema (v2.3.0), made strict so a
   misspelled key fails here as it would fail kubectl's strict field validation; the pod that the
   torch-distributed runtime builds from it, and the outputs PVC: kubernetes-validate --strict;
 - launch values come from the answers and are typed once: the image, /dev/shm, the package.
 
 Each validator is also shown a broken file once. Whether the launch commands really train is
-the generated project's own tests/test_launchers.py (two local "nodes"), run at project level.
+the generated project's own tests/test_launchers.py (two local "nodes"), run at project level,
+and, for the sbatch script, tests/cluster (a real two-node Slurm).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ PVC = Path("deploy/kubernetes/outputs-pvc.yaml")
 # A faked two-node allocation, as sbatch would describe it to the script.
 SLURM_ENV = {
     "SLURM_JOB_ID": "4242",
+    "SLURM_JOB_NAME": "train",
     "SLURM_JOB_NUM_NODES": "2",
     "SLURM_JOB_NODELIST": "gpu-a,gpu-b",
     "SLURM_GPUS_ON_NODE": "8",
@@ -53,6 +57,12 @@ FAKE_SCONTROL = """#!/usr/bin/env bash
 if [[ "$1 $2" == "show hostnames" ]]; then tr ',' '\\n' <<<"$3"
 else echo "$*" >>"$SCONTROL_LOG"; fi
 """
+
+
+# The script's settings (deploy/README.md); a test run must not inherit them.
+SETTINGS = {"OUTPUT_DIR", "CONTAINER_RUNTIME", "CONTAINER_MOUNTS", "NPROC_PER_NODE", "RDZV_PORT"}
+# The default run folder: job name, job id, the time of the job's first start.
+RUN_FOLDER = r"train-4242-\d{8}-\d{6}"
 
 
 def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
@@ -102,23 +112,42 @@ def fake_slurm(tmp_path: Path) -> dict[str, str]:
     scontrol = bin_dir / "scontrol"
     scontrol.write_text(FAKE_SCONTROL)
     scontrol.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TRAIN_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLURM_", "TRAIN_")) and key not in SETTINGS
+    }
     env.update(SLURM_ENV, PATH=f"{bin_dir}{os.pathsep}{env['PATH']}")
     env["SCONTROL_LOG"] = str(tmp_path / "scontrol.log")
     return env
 
 
-def launch_line(script: Path, env: dict[str, str], *args: str) -> list[str]:
-    """The script's own TRAIN_LAUNCH=print output, split as the shell would."""
-    result = subprocess.run(
+def print_launch(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """The script run with TRAIN_LAUNCH=print: it prints its launch line and exits."""
+    return subprocess.run(
         ["bash", str(script), *args],
         env={**env, "TRAIN_LAUNCH": "print"},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def launch_line(script: Path, env: dict[str, str], *args: str) -> list[str]:
+    """The script's own TRAIN_LAUNCH=print output, split as the shell would."""
+    result = print_launch(script, env, *args)
     assert result.returncode == 0, result.stderr
     return shlex.split(result.stdout)
+
+
+def option_value(argv: list[str], name: str) -> str:
+    """The value of `--name VALUE` or `--name=VALUE` in a command line."""
+    for index, part in enumerate(argv):
+        if part == name:
+            return argv[index + 1]
+        if part.startswith(f"{name}="):
+            return part.split("=", 1)[1]
+    raise AssertionError(f"{name} not in {argv}")
 
 
 def sbatch_option(script: str, name: str) -> list[str]:
@@ -148,7 +177,8 @@ def test_sbatch_launches_torchrun_with_c10d_in_the_train_image(
     argv = launch_line(script, fake_slurm, "--max-steps", "5")
     start = argv.index("python")
     launch, command = argv[:start], argv[start:]
-    output_dir = "/shared/me/project/outputs/4242"
+    output_dir = option_value(command, "--output-dir")
+    assert re.fullmatch(rf"/shared/me/project/outputs/{RUN_FOLDER}", output_dir), output_dir
     assert launch[0] == "srun" and "--ntasks-per-node=1" in launch
     assert "--cpus-per-task=96" in launch
     assert f"--container-image={pyxis_image(image)}" in launch
@@ -170,8 +200,9 @@ def test_sbatch_launches_torchrun_with_c10d_in_the_train_image(
     override = launch_line(script, {**fake_slurm, "TRAIN_IMAGE": "/shared/images/train.sqsh"})
     assert "--container-image=/shared/images/train.sqsh" in override
     apptainer = launch_line(script, {**fake_slurm, "CONTAINER_RUNTIME": "apptainer"})
+    bound = option_value(apptainer, "--output-dir")  # another second: maybe another folder
     assert apptainer[apptainer.index("apptainer") :][:5] == [
-        "apptainer", "exec", "--nv", "--bind", f"{output_dir}:{output_dir}",
+        "apptainer", "exec", "--nv", "--bind", f"{bound}:{bound}",
     ]  # fmt: skip
     assert f"docker://{image}" in apptainer
 
@@ -187,11 +218,121 @@ def test_sbatch_header_holds_the_launch_values_once(render_cache, answers: dict[
     [signal] = sbatch_option(text, "signal")
     assert re.fullmatch(r"B:USR1@\d+", signal)
     assert 'scontrol requeue "$SLURM_JOB_ID"' in text
-    assert 'scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1' in text
     # GPUs per node are the #SBATCH line; the script reads Slurm's count, never a number.
-    assert text.count("gpus-per-node") == 1
+    assert '--nproc-per-node="$NPROC_PER_NODE"' in text
+    assert 'NPROC_PER_NODE="${NPROC_PER_NODE:-${SLURM_GPUS_ON_NODE:-gpu}}"' in text
     assert f'shm_wanted="{answers.get("shm_size", "16g")}"' in text
     assert text.count("TRAIN_IMAGE:-") == 1
+
+
+def test_sbatch_cpu_path_sets_the_device_and_processes_per_node(
+    render_cache, fake_slurm: dict[str, str]
+):
+    script = render_cache(WITH_SLURM[0]) / SBATCH
+    cpu = {**fake_slurm, "TRAIN_DEVICE": "cpu"}
+    del cpu["SLURM_GPUS_ON_NODE"]  # what a job submitted with --gpus-per-node=0 gets
+    argv = launch_line(script, cpu)
+    assert option_value(argv, "--device") == "cpu"
+    assert option_value(argv, "--nproc-per-node") == "1"
+    argv = launch_line(script, {**cpu, "NPROC_PER_NODE": "4"})
+    assert option_value(argv, "--nproc-per-node") == "4"
+    # On GPUs, NPROC_PER_NODE also overrides Slurm's GPU count (e.g. one process per node).
+    argv = launch_line(script, {**fake_slurm, "NPROC_PER_NODE": "1"})
+    assert (option_value(argv, "--device"), option_value(argv, "--nproc-per-node")) == ("cuda", "1")
+
+
+# A setting the script refuses -> what its one-line error must name.
+BAD_SETTINGS = {
+    "device": ({"TRAIN_DEVICE": "tpu"}, "TRAIN_DEVICE must be cuda or cpu, not 'tpu'"),
+    "processes": ({"NPROC_PER_NODE": "four"}, "NPROC_PER_NODE must be a number of processes"),
+    "no-gpus": ({"SLURM_GPUS_ON_NODE": "0"}, "set TRAIN_DEVICE=cpu"),
+    "runtime": (
+        {"CONTAINER_RUNTIME": "docker"},
+        "CONTAINER_RUNTIME must be pyxis, apptainer or none",
+    ),
+    "launch": ({"TRAIN_LAUNCH": "ssh"}, "TRAIN_LAUNCH must be srun, print or local, not 'ssh'"),
+    "no-python": ({"CONTAINER_RUNTIME": "none", "PATH": ""}, "activate the project's environment"),
+}
+# Training arguments that are the script's settings -> the setting the error names.
+SETTING_ARGUMENTS = {
+    "output-dir": (["--max-steps", "9", "--output-dir", "/elsewhere"], "OUTPUT_DIR=..."),
+    "output-dir=": (["--output-dir=/elsewhere"], "OUTPUT_DIR=..."),
+    "device": (["--device", "cpu"], "TRAIN_DEVICE=cpu"),
+}
+
+
+@pytest.mark.parametrize("setting", BAD_SETTINGS)
+def test_sbatch_refuses_a_bad_setting_in_one_line(
+    render_cache, fake_slurm: dict[str, str], setting: str
+):
+    changes, message = BAD_SETTINGS[setting]
+    env = {**fake_slurm, **changes}
+    if "PATH" in changes:  # no python, but the tools the script itself needs
+        env["PATH"] = fake_slurm["PATH"].split(os.pathsep)[0] + os.pathsep + "/no-python-here"
+    script = render_cache(WITH_SLURM[0]) / SBATCH
+    result = subprocess.run(
+        ["/bin/bash", str(script)],
+        env={**env, "TRAIN_LAUNCH": env.get("TRAIN_LAUNCH", "print")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and message in line, line
+
+
+@pytest.mark.parametrize("argument", SETTING_ARGUMENTS)
+def test_sbatch_refuses_training_arguments_that_are_its_settings(
+    render_cache, fake_slurm: dict[str, str], argument: str
+):
+    args, setting = SETTING_ARGUMENTS[argument]
+    result = print_launch(render_cache(WITH_SLURM[0]) / SBATCH, fake_slurm, *args)
+    assert result.returncode == 2 and result.stdout == "", result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and setting in line, line
+
+
+def test_sbatch_default_output_folder_is_unique_and_found_again_by_a_requeue(
+    render_cache, fake_slurm: dict[str, str], tmp_path: Path
+):
+    """Job ids repeat after the controller loses its state: the default folder also names the
+    job's first start, and a requeued job (SLURM_RESTART_COUNT > 0) takes its newest one."""
+    script = render_cache(WITH_SLURM[0]) / SBATCH
+    env = {**fake_slurm, "SLURM_SUBMIT_DIR": str(tmp_path)}
+    outputs = tmp_path / "outputs"
+
+    def output_dir(**changes: str) -> str:
+        return option_value(launch_line(script, {**env, **changes}), "--output-dir")
+
+    first = output_dir()
+    assert re.fullmatch(rf"{outputs}/{RUN_FOLDER}", first), first
+    # An old job 4242's folder (before a controller reset) and this job's first run's.
+    (outputs / "train-4242-20200101-000000").mkdir(parents=True)
+    (outputs / "train-4242-20240101-120000").mkdir()
+    (outputs / "train-42420-20300101-000000").mkdir()  # another job id that starts alike
+    assert output_dir() not in {str(path) for path in outputs.iterdir()}
+    assert output_dir(SLURM_RESTART_COUNT="1") == f"{outputs}/train-4242-20240101-120000"
+    assert output_dir(SLURM_RESTART_COUNT="0") != f"{outputs}/train-4242-20240101-120000"
+    # The job name goes in as a safe folder name; OUTPUT_DIR wins over all of it.
+    named = output_dir(SLURM_JOB_NAME="my run/2")
+    assert re.fullmatch(rf"{outputs}/my_run_2-4242-\d{{8}}-\d{{6}}", named), named
+    assert output_dir(OUTPUT_DIR="relative/run", SLURM_RESTART_COUNT="3") == str(
+        Path.cwd() / "relative" / "run"
+    )
+
+
+def test_sbatch_survives_a_1024_name_node_list(render_cache, fake_slurm: dict[str, str]):
+    """With pipefail, `scontrol show hostnames ... | head -n 1` ended the script silently
+    (SIGPIPE, status 141) once the names passed a pipe's buffer: most times in 20 for 1024."""
+    script = render_cache(WITH_SLURM[0]) / SBATCH
+    names = [f"gpu-{number:04d}" for number in range(1024)]
+    env = {**fake_slurm, "SLURM_JOB_NODELIST": ",".join(names), "SLURM_JOB_NUM_NODES": "1024"}
+    for _ in range(20):
+        argv = launch_line(script, env)
+        assert option_value(argv, "--rdzv-endpoint") == "gpu-0000:29500"
+        assert option_value(argv, "--nnodes") == "1024"
 
 
 def test_shellcheck_rejects_a_broken_sbatch(render_cache, tmp_path: Path):
