@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -106,18 +107,22 @@ def vendored(relative: str) -> Path:
 
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """Refuse to run when --dist loadgroup does not group: the container tests share their
-    image builds through one xdist group, and a pytest/xdist pair that silently ignores the
-    group (pytest 9.2 with xdist 3.8, pytest-xdist#1386) would build them on every worker."""
+    image builds through one xdist group and the cluster tests one Slurm cluster through
+    another, and a pytest/xdist pair that silently ignores groups (pytest 9.2 with xdist 3.8,
+    pytest-xdist#1386) would run them on every worker."""
     if node.config.getoption("dist", None) != "loadgroup":
         return
-    grouped = {
-        path.relative_to(REPO_ROOT).as_posix()
-        for path in (REPO_ROOT / "tests" / "container").glob("test_*.py")
-        if 'xdist_group("container")' in path.read_text()
-    }
-    ungrouped = [i for i in ids if i.split("::")[0] in grouped and "@container" not in i]
+    mark = re.compile(r'xdist_group\("(\w+)"\)')
+    grouped = {}
+    for path in (REPO_ROOT / "tests").glob("*/test_*.py"):
+        found = mark.search(path.read_text())
+        if found:
+            grouped[path.relative_to(REPO_ROOT).as_posix()] = found.group(1)
+    ungrouped = [
+        i for i in ids if i.split("::")[0] in grouped and f"@{grouped[i.split('::')[0]]}" not in i
+    ]
     if ungrouped:
         raise pytest.UsageError(
-            f"pytest-xdist did not group {len(ungrouped)} container tests ({ungrouped[0]}); "
-            "install the versions pyproject.toml's test group names (bash scripts/test.sh does)"
+            f"pytest-xdist did not group {len(ungrouped)} tests ({ungrouped[0]}); install the "
+            "versions pyproject.toml's test group names (bash scripts/test.sh does)"
         )
