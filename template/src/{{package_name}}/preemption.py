@@ -45,30 +45,44 @@ class Aborted(KeyboardInterrupt):
 
 class Preemption:
     """Installs the signal handlers on `__enter__`; on exit puts back the previous ones, unless
-    a signal arrived (then ours stay, ignoring the copies that are still on their way)."""
+    a signal arrived (then ours stay, ignoring the copies that are still on their way).
+
+    The entry point enters it first, before the process group and the data exist, so that a
+    signal during a slow start (a rendezvous that waits for peers, a large dataset, compile)
+    is kept rather than fatal: training then stops after its first step, with a checkpoint.
+    Entering again (the Trainer's fit does) is a no-op; the outermost exit restores."""
 
     def __init__(self, group: Any = None) -> None:
-        # None: a single process, nothing to agree on.
-        self.group = group if dist.is_initialized() else None
+        self.group: Any = None
+        self.attach(group)
         self.received: str | None = None
         self.received_at = 0.0
         self._flag = torch.zeros(1, dtype=torch.int32)
         self._pending: Any = None
         self._previous: dict[int, Any] = {}
+        self._depth = 0
+
+    def attach(self, group: Any) -> None:
+        """The (CPU) process group the ranks agree over; None: a single process."""
+        self.group = group if dist.is_initialized() else None
 
     def __enter__(self) -> Preemption:
-        for signum in SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
+        self._depth += 1
+        if self._depth == 1:
+            for signum in SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.received is None:
-            self.restore()
-        # Never leave a collective in flight when the process group goes away.
+        # Never leave a collective in flight when the process group goes away (the Trainer's
+        # exit comes before the entry point tears the group down).
         if self._pending is not None:
             with contextlib.suppress(RuntimeError):
                 self._pending.wait()
             self._pending = None
+        self._depth -= 1
+        if self._depth == 0 and self.received is None:
+            self.restore()
 
     def restore(self) -> None:
         """Put back the handlers that were installed before `__enter__`."""

@@ -146,7 +146,12 @@ class Trainer:
     """Runs the loop over ready-made parts (see factory.py), checkpoints, evaluates, resumes."""
 
     def __init__(
-        self, cfg: Config, info: DistInfo, parts: Parts, console: metrics.Console | None = None
+        self,
+        cfg: Config,
+        info: DistInfo,
+        parts: Parts,
+        console: metrics.Console | None = None,
+        preemption: Preemption | None = None,
     ) -> None:
         self.cfg = cfg
         self.info = info
@@ -190,7 +195,8 @@ class Trainer:
             start_step=self.progress.step,
             console=console,
         )
-        self.preemption = Preemption(dist.cpu_group())
+        self.preemption = preemption or Preemption()
+        self.preemption.attach(dist.cpu_group())
         # Device-side sums between reports: reading them back is the only sync.
         self.loss_sum = torch.zeros((), device=self.device)
         self.steps_since_report = 0
@@ -463,9 +469,14 @@ class Trainer:
         self.checkpointer.parts.clear()
 
 
-def build_trainer(cfg: Config, info: DistInfo, console: metrics.Console | None = None) -> Trainer:
+def build_trainer(
+    cfg: Config,
+    info: DistInfo,
+    console: metrics.Console | None = None,
+    preemption: Preemption | None = None,
+) -> Trainer:
     """The parts for `cfg` (factory.py), handed to a Trainer."""
-    return Trainer(cfg, info, factory.build_parts(cfg, info), console)
+    return Trainer(cfg, info, factory.build_parts(cfg, info), console, preemption)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,38 +491,41 @@ def main(argv: list[str] | None = None) -> int:
     if not faulthandler.is_enabled():
         faulthandler.enable()
     trainer = None
-    try:
+    # Stop signals are kept from here on: one during a slow start (the rendezvous, the data,
+    # compile) stops the run after its first step, with a checkpoint, instead of killing it.
+    with Preemption() as preemption:
         try:
-            info = dist.init_distributed(cfg.train.device)
-            log_file = Path(cfg.train.output_dir) / "train.log" if info.is_main else None
-            console = metrics.setup_logging(info.rank, log_file)
-            trainer = build_trainer(cfg, info, console)
-        except ValueError as error:
-            # Problems with the user's input (no GPU for --device cuda, a data folder that
-            # does not match the config, another experiment's checkpoints): one line, not a
-            # traceback.
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        trainer.fit()
-        # Leave together: a rank that tears its process group down while a peer is still in
-        # its last collective can take the peer down with it (seen across two torchrun nodes).
-        dist.barrier()
-        return 0
-    except (Aborted, KeyboardInterrupt):
-        step = trainer.step if trainer is not None else 0
-        print(f"aborted at step {step}: what the last checkpoint holds is kept", file=sys.stderr)
-        return 130
-    finally:
-        if trainer is not None:
-            trainer.close()
-        # DDP and pending collectives hold the process group and tensors: free them now, while
-        # the interpreter is whole, so that no gloo/NCCL thread outlives the group and touches
-        # Python objects during interpreter shutdown (which aborts the process).
-        trainer = None
-        gc.collect()
-        dist.destroy_distributed()
-        metrics.close_logging()
-
+            try:
+                info = dist.init_distributed(cfg.train.device)
+                log_file = Path(cfg.train.output_dir) / "train.log" if info.is_main else None
+                console = metrics.setup_logging(info.rank, log_file)
+                trainer = build_trainer(cfg, info, console, preemption)
+            except ValueError as error:
+                # Problems with the user's input (no GPU for --device cuda, a data folder that
+                # does not match the config, another experiment's checkpoints): one line, not
+                # a traceback.
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            trainer.fit()
+            # Leave together: a rank that tears its process group down while a peer is still
+            # in its last collective can take the peer down with it (seen across two torchrun
+            # nodes).
+            dist.barrier()
+            return 0
+        except (Aborted, KeyboardInterrupt):
+            step = trainer.step if trainer is not None else 0
+            print(f"aborted at step {step}: what the last checkpoint holds is kept", file=sys.stderr)
+            return 130
+        finally:
+            if trainer is not None:
+                trainer.close()
+            # DDP and pending collectives hold the process group and tensors: free them now,
+            # while the interpreter is whole, so that no gloo/NCCL thread outlives the group
+            # and touches Python objects during interpreter shutdown (which aborts the process).
+            trainer = None
+            gc.collect()
+            dist.destroy_distributed()
+            metrics.close_logging()
 
 if __name__ == "__main__":
     sys.exit(main())
