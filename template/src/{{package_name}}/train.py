@@ -514,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         except (Aborted, KeyboardInterrupt):
             step = trainer.step if trainer is not None else 0
-            print(f"aborted at step {step}: what the last checkpoint holds is kept", file=sys.stderr)
+            message = f"aborted at step {step}: what the last checkpoint holds is kept"
+            print(message, file=sys.stderr)
             return 130
         finally:
             if trainer is not None:
@@ -526,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             dist.destroy_distributed()
             metrics.close_logging()
+
 
 if __name__ == "__main__":
     sys.exit(main())
