@@ -11,8 +11,8 @@ layout's local stand-in (tests/container/standins.py):
 2. reports each stage's size over the base image (uncompressed layers);
 3. edits a source file and rebuilds both stages: the dev stage copies no source, so nothing may
    rebuild there; in train only `COPY src/` and the `pip install` after it;
-4. adds a package to requirements/base.txt and rebuilds both: only the requirements step and
-   the steps after it may rebuild.
+4. adds a package to requirements/base.txt, locks it (scripts/lock.py) and rebuilds both: only
+   the requirements step and the steps after it may rebuild.
 
 "Rebuilt" counts the RUN/COPY/ADD steps buildah did not take from its cache (metadata steps such
 as ENV or USER are not counted). Needs root, buildah and debootstrap (see tests/container).
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -115,6 +116,8 @@ def measure(buildah: Buildah, layout: str, base: str, task_type: str, folder: Pa
 
     requirements = project / "requirements" / "base.txt"
     requirements.write_text(requirements.read_text() + f"{NEW_DEPENDENCY}\n")
+    # As the README says to: lock it (uv, from PyPI), which is what the image installs.
+    subprocess.run([sys.executable, "scripts/lock.py"], cwd=project, check=True)
     dependency_dev = build(buildah, project, "dev", f"{tag}:dev", base)
     dependency_train = build(buildah, project, "train", f"{tag}:train", base)
 

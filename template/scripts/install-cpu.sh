@@ -2,7 +2,8 @@
 # Install the project for CPU-only work (CI runners, a laptop without an NVIDIA GPU): the
 # CPU build of torch first, from PyTorch's CPU index, with the task's torch companions
 # (requirements/torch-companions.txt: torchvision for images, torchaudio for audio) built
-# for that torch, then the project with its dev tools.
+# for that torch, then requirements/lock/dev.txt (the project's locked packages and dev
+# tools) and the project.
 # Installing torch first matters: from PyPI, pip would fetch a multi-GB CUDA build, and a
 # PyPI torchvision next to a CPU torch fails to import ("operator torchvision::nms does not
 # exist"). pip picks the companion release whose torch requirement matches TORCH_SPEC.
@@ -22,4 +23,7 @@ if [[ -f requirements/torch-companions.txt ]]; then
 fi
 # (The odd expansion: an empty array under `set -u` in the bash 3.2 of macOS.)
 python -m pip install --index-url "${index}" "${spec}" ${companions[@]+"${companions[@]}"}
-python -m pip install -e ".[dev]"
+# Everything else at the locked versions, hashes checked (the image installs the same), then
+# the project itself, whose dependencies are all there by now.
+python -m pip install --require-hashes -r requirements/lock/dev.txt
+python -m pip install --no-deps -e .

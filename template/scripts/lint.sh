@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lint the project: ruff's rules and formatting, and no leftovers of a conflicted
-# `copier update` (<<<<<<< markers or .rej files). CI runs exactly this.
+# Lint the project: ruff's rules and formatting, a lock that is current for the requirements
+# (scripts/lock.py --check), and no leftovers of a conflicted `copier update` (<<<<<<<
+# markers or .rej files). CI runs exactly this.
 #
 #   bash scripts/lint.sh          # fix with: ruff check --fix . && ruff format .
 set -euo pipefail
@@ -9,6 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0
 ruff check . || status=1
 ruff format --check . || status=1
+# One line naming the fix when requirements/*.txt changed without `python scripts/lock.py`.
+python scripts/lock.py --check >/dev/null || status=1
 
 # A conflicted update exits 0 but leaves markers and .rej files behind; fail on them here
 # so they never reach main.

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from . import devcontainer
-from .images import Build, Buildah, build, check_tools
+from .images import REPO_ROOT, Build, Buildah, build, check_tools
 from .standins import LAYOUTS, Layout, ensure_standins
 
 # (layout, task type): every layout with every task type. The default project (cv) comes first
@@ -128,8 +128,24 @@ STANDIN_PYTHON = "3.11"
 
 def copy_for_standin(rendered: Path, path: Path) -> Path:
     """A rendered project copied for a stand-in build: requires-python lowered to the stand-in's
-    Python, so that `pip install .` there installs it as it does on the real image."""
+    Python, so that `pip install .` there installs it as it does on the real image, and the
+    template's locks for that Python in requirements/lock/ (a project on a Python 3.11 image
+    gets these very files), since a lock resolved for 3.12 may hold releases 3.11 cannot run;
+    stack.env names that Python too, so the project's `lock.py` resolves and checks for it."""
     shutil.copytree(rendered, path)
+    answers = yaml.safe_load((path / ".copier-answers.yml").read_text())
+    shipped = REPO_ROOT / "data" / "locks" / f"{answers['task_type']}-py{STANDIN_PYTHON}"
+    jupyter = shipped.with_name(shipped.name + "-jupyter")
+    shutil.copyfile(shipped / "runtime.txt", path / "requirements" / "lock" / "runtime.txt")
+    dev = (jupyter if answers["use_jupyter"] else shipped) / "dev.txt"
+    shutil.copyfile(dev, path / "requirements" / "lock" / "dev.txt")
+    stack_env = path / ".devcontainer" / "stack.env"
+    text, count = re.subn(
+        r"^PYTHON_VERSION=.*$", f"PYTHON_VERSION={STANDIN_PYTHON}", stack_env.read_text(),
+        flags=re.MULTILINE,
+    )  # fmt: skip
+    assert count == 1, "stack.env names PYTHON_VERSION"
+    stack_env.write_text(text)
     pyproject = path / "pyproject.toml"
     text, count = re.subn(
         r'^requires-python = ">=[0-9.]+"$',

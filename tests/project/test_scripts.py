@@ -184,7 +184,8 @@ def test_install_cpu_takes_torch_and_its_companions_from_the_cpu_index_first(
     assert logged(log) == [
         "python -m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1"
         + companions,
-        "python -m pip install -e .[dev]",
+        "python -m pip install --require-hashes -r requirements/lock/dev.txt",
+        "python -m pip install --no-deps -e .",
     ]
     missing = run(project, "bash", "scripts/install-cpu.sh", env=env)
     assert missing.returncode != 0 and "usage: install-cpu.sh TORCH_SPEC" in missing.stderr
