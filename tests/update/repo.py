@@ -152,3 +152,22 @@ def run_script(
         timeout=300,
         check=False,
     )
+
+
+# Conflict markers as git and copier write them, at the start of a line.
+MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
+
+
+def project_files(project: Path) -> dict[str, str]:
+    return {
+        path.relative_to(project).as_posix(): path.read_text(errors="replace")
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+
+
+def assert_clean_merge(project: Path) -> None:
+    files = project_files(project)
+    marked = [path for path, text in files.items() if MARKER.search(text)]
+    assert not marked, f"conflict markers left in {marked}"
+    assert not [path for path in files if path.endswith(".rej")], "rejected hunks left"

@@ -9,7 +9,6 @@ anywhere, and a pinned torch_version stayed on its image.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +18,16 @@ import pytest
 import yaml
 from answers import candidate_lines
 
-from update.repo import TemplateRepo, commit_all, git, load_matrix, run_script
-
-# Conflict markers as git and copier write them, at the start of a line.
-MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
+from update.repo import (
+    MARKER,
+    TemplateRepo,
+    assert_clean_merge,
+    commit_all,
+    git,
+    load_matrix,
+    project_files,
+    run_script,
+)
 
 
 def with_pinned_line(answers: dict[str, Any]) -> dict[str, Any]:
@@ -53,14 +58,6 @@ ANSWER_SETS = {
     ),
     "cv-ada-devel-pinned": with_pinned_line({"gpu_generation": "ada", "image_flavor": "devel"}),
 }
-
-
-def project_files(project: Path) -> dict[str, str]:
-    return {
-        path.relative_to(project).as_posix(): path.read_text(errors="replace")
-        for path in sorted(project.rglob("*"))
-        if path.is_file() and ".git" not in path.relative_to(project).parts
-    }
 
 
 def stack_for(matrix: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
@@ -136,13 +133,6 @@ def make_user_edits(project: Path) -> dict[str, str]:
         "README.md": user_notes.strip(),
         "notes/experiments.md": "lr 3e-4 beats 1e-3 on the small model",
     }
-
-
-def assert_clean_merge(project: Path) -> None:
-    files = project_files(project)
-    marked = [path for path, text in files.items() if MARKER.search(text)]
-    assert not marked, f"conflict markers left in {marked}"
-    assert not [path for path in files if path.endswith(".rej")], "rejected hunks left"
 
 
 # --- the tests --------------------------------------------------------------------------------
