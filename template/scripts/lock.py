@@ -230,16 +230,21 @@ def disagreements() -> list[str]:
     return found
 
 
-def check(python: str) -> int:
+def check(python: str, verbose: bool = False) -> int:
     found = problems(RUNTIME_LOCK, runtime_inputs(), python)
     found += problems(DEV_LOCK, dev_inputs(), python)
     found += disagreements()
     if not found:
         print(f"lock.py: requirements/lock/ is current (Python {python})")
         return 0
-    print(f"lock.py: requirements/lock/ is out of date: {found[0]}; {CHECK_HINT}", file=sys.stderr)
-    for problem in found[1:]:
-        print(f"  also: {problem}", file=sys.stderr)
+    more = f" ({len(found) - 1} more: --check --verbose)" if len(found) > 1 and not verbose else ""
+    print(
+        f"lock.py: requirements/lock/ is out of date: {found[0]}; {CHECK_HINT}{more}",
+        file=sys.stderr,
+    )
+    if verbose:
+        for problem in found[1:]:
+            print(f"  also: {problem}", file=sys.stderr)
     return 1
 
 
@@ -247,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="check only; exit 1 if stale")
     parser.add_argument("--upgrade", action="store_true", help="newest releases of everything")
+    parser.add_argument("--verbose", action="store_true", help="with --check: every problem")
     parser.add_argument(
         "--if-stale",
         action="store_true",
@@ -255,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     python = stack_python()
     if args.check:
-        return check(python)
+        return check(python, args.verbose)
     if args.if_stale and not (
         problems(RUNTIME_LOCK, runtime_inputs(), python)
         or problems(DEV_LOCK, dev_inputs(), python)

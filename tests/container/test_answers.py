@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import copy_for_standin
 from .images import Buildah, build
 
 pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]
 
 
 def test_dev_stage_with_ssh_without_jupyter(
-    buildah: Buildah, standin: str, render_cache: Callable[..., Path]
+    buildah: Buildah, standin: str, render_cache: Callable[..., Path], tmp_path: Path
 ) -> None:
-    project = render_cache({"task_type": "cv", "use_ssh": True, "use_jupyter": False})
+    rendered = render_cache({"task_type": "cv", "use_ssh": True, "use_jupyter": False})
+    project = copy_for_standin(rendered, tmp_path / "project")
     image = "localhost/container-test-ssh:dev"
     build(buildah, project, "dev", image, standin)
     user = buildah.image_config(image)["User"]

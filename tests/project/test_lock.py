@@ -221,9 +221,14 @@ def test_adding_a_package_locks_it_and_moves_nothing_else(render_cache, tmp_path
         file.write("rich>=13\n")
     stale = run_locker(project, "--check")
     assert stale.returncode == 1
-    first = stale.stderr.splitlines()[0]
-    assert "rich (requirements/base.txt) is not in requirements/lock/runtime.txt" in first
-    assert first.endswith("run `python scripts/lock.py` and commit requirements/lock/"), first
+    lines = stale.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert "rich (requirements/base.txt) is not in requirements/lock/runtime.txt" in lines[0]
+    assert "run `python scripts/lock.py` and commit requirements/lock/ (1 more" in lines[0]
+    verbose = run_locker(project, "--check", "--verbose")
+    assert (
+        "also: rich (requirements/base.txt) is not in requirements/lock/dev.txt" in verbose.stderr
+    )
 
     result = run_locker(project)
     assert result.returncode == 0, result.stderr
