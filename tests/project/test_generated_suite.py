@@ -189,12 +189,16 @@ def test_installed_package_trains(
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_torch_is_a_floor_and_markers_are_declared(render: Render, task_type: str) -> None:
-    """The image provides torch: requirements ask for a floor, never a pin that pip would
-    'fix' by replacing the image's CUDA build."""
+    """The image provides torch: requirements/image.txt asks for a floor, never a pin that pip
+    would 'fix' by replacing the image's CUDA build, and no lock names it."""
     project = render({"task_type": task_type})
-    requirements = (project / "requirements" / "base.txt").read_text().splitlines()
+    requirements = (project / "requirements" / "image.txt").read_text().splitlines()
     (torch_line,) = [line for line in requirements if line.startswith("torch")]
     assert torch_line.startswith("torch>=") and "==" not in torch_line
+    # What the image provides is never locked (the lock would pin PyPI's torch).
+    for lock in ("runtime.txt", "dev.txt"):
+        text = (project / "requirements" / "lock" / lock).read_text()
+        assert not [line for line in text.splitlines() if line.startswith("torch")], lock
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     markers = pyproject["tool"]["pytest"]["ini_options"]["markers"]
     assert any(marker.startswith("gpu:") for marker in markers)

@@ -78,7 +78,9 @@ def test_base_image_named_once_in_the_dockerfile(render_cache, answers: dict[str
     assert references == [(".devcontainer/Dockerfile", expected)]
     dockerfile = (project / ".devcontainer" / "Dockerfile").read_text()
     assert f"ARG BASE_IMAGE={expected}\n" in dockerfile
-    assert "FROM ${BASE_IMAGE} AS base" in dockerfile
+    # Unpinned by digest until the user runs scripts/pin-base-image.sh.
+    assert "FROM ${BASE_IMAGE}${BASE_IMAGE_DIGEST} AS base" in dockerfile
+    assert "# base image pin: none\nARG BASE_IMAGE_DIGEST=\n" in dockerfile
 
 
 def read_stack_env(project: Path) -> dict[str, str]:
