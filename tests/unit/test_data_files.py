@@ -125,3 +125,16 @@ def test_one_tested_copier_everywhere() -> None:
     script = (SCRIPTS / "new-project.sh").read_text()
     assert r's/^  default: "\(.*\)"$/\1/p' in script and "copier.yml" in script
     assert extracted == spec
+
+
+def test_one_locker_everywhere() -> None:
+    """The generated project's scripts/lock.py (UV_VERSION) and this suite, which runs it to
+    build and test the shipped locks, use the same uv: otherwise data/locks/ would be written
+    by another resolver than the one a project relocks with."""
+    import re
+    import tomllib
+
+    locker = (REPO_ROOT / "template" / "scripts" / "lock.py").read_text()
+    version = re.search(r'^UV_VERSION = "([^"]+)"$', locker, re.MULTILINE)[1]
+    tests = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["dependency-groups"]["test"]
+    assert f"uv=={version}" in tests, (version, [t for t in tests if t.startswith("uv")])
